@@ -1,0 +1,1 @@
+"""Repositories: the queries the services run, one module per aggregate."""

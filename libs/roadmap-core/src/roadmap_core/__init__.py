@@ -1,0 +1,1 @@
+"""roadmap_core."""

@@ -1,0 +1,203 @@
+"""Settings mixins composed by each process into one ``BaseSettings`` class.
+
+Every process (API, content worker, logs worker, CLI) builds exactly one
+settings object from the environment. URLs are accepted in the shapes Railway
+and Heroku-style providers emit and normalised to the drivers we use.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any, Self
+
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = frozenset(
+    {
+        "",
+        "changeme",
+        "change-me",
+        "secret",
+        "dev",
+        "dev-secret",
+        "development",
+        "insecure",
+        "password",
+        "test",
+        "sk-fake",
+        "fake",
+    }
+)
+MIN_SECRET_LENGTH = 32
+
+
+class AppEnv(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+def normalise_postgres_url(url: str) -> str:
+    """Return ``url`` with the asyncpg driver, whatever scheme the provider used."""
+    for prefix in (
+        "postgres://",
+        "postgresql://",
+        "postgresql+psycopg://",
+        "postgresql+psycopg2://",
+    ):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    return url
+
+
+def plain_postgres_url(url: str) -> str:
+    """Return ``url`` as libpq/asyncpg understand it (no SQLAlchemy driver suffix)."""
+    if url.startswith("postgresql+asyncpg://"):
+        return "postgresql://" + url[len("postgresql+asyncpg://") :]
+    if url.startswith("postgres://"):
+        return "postgresql://" + url[len("postgres://") :]
+    return url
+
+
+class CommonSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    app_env: AppEnv = AppEnv.development
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @property
+    def is_production(self) -> bool:
+        return self.app_env is AppEnv.production
+
+
+class DatabaseSettings(CommonSettings):
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/roadmap"
+    db_pool_size: int = Field(default=5, ge=1, le=100)
+    db_max_overflow: int = Field(default=5, ge=0, le=100)
+    db_pool_timeout_s: float = Field(default=10.0, gt=0)
+    db_pool_recycle_s: int = Field(default=1800, ge=60)
+    db_statement_timeout_ms: int = Field(default=30_000, ge=0)
+    db_connect_timeout_s: float = Field(default=5.0, gt=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_db(cls, value: str) -> str:
+        return normalise_postgres_url(value.strip())
+
+
+class RedisSettings(CommonSettings):
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    celery_broker_url: str | None = None
+    # Longer than the hard time limit of the longest task (see celery_app).
+    broker_visibility_timeout_s: int = Field(default=3600, ge=60)
+    redis_socket_timeout_s: float = Field(default=5.0, gt=0)
+    progress_stream_maxlen: int = Field(default=2000, ge=10)
+    progress_stream_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _strip_redis(cls, value: str) -> str:
+        return value.strip()
+
+    @property
+    def broker_url(self) -> str:
+        return self.celery_broker_url or self.redis_url
+
+
+class ModelPrice(BaseModel):
+    """USD per one million tokens."""
+
+    input: Decimal = Decimal("0")
+    output: Decimal = Decimal("0")
+
+
+DEFAULT_PRICES: dict[str, ModelPrice] = {
+    "gpt-4o-mini": ModelPrice(input=Decimal("0.15"), output=Decimal("0.60")),
+    "gpt-4o": ModelPrice(input=Decimal("2.50"), output=Decimal("10.00")),
+    "gpt-4.1-mini": ModelPrice(input=Decimal("0.40"), output=Decimal("1.60")),
+    "gpt-4.1": ModelPrice(input=Decimal("2.00"), output=Decimal("8.00")),
+}
+
+
+class LLMSettings(CommonSettings):
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    llm_model: str = "gpt-4o-mini"
+    llm_planning_model: str | None = None
+    llm_content_model: str | None = None
+    llm_timeout_s: float = Field(default=120.0, gt=0)
+    # Retries done inside the SDK for one logical call (429/5xx/timeouts).
+    llm_sdk_max_retries: int = Field(default=2, ge=0, le=10)
+    # Task-level attempts of one content item or plan (each may do SDK retries).
+    llm_task_max_attempts: int = Field(default=3, ge=1, le=10)
+    llm_max_output_tokens: int = Field(default=4096, ge=256)
+    llm_temperature: float = Field(default=0.4, ge=0, le=2)
+    llm_rpm: int = Field(default=500, ge=1, description="global requests/minute, all workers")
+    llm_tpm: int = Field(default=2_000_000, ge=1000, description="global tokens/minute")
+    llm_concurrency: int = Field(default=8, ge=1, le=256, description="per worker process")
+    llm_prices: Annotated[dict[str, ModelPrice], NoDecode] = Field(
+        default_factory=lambda: dict(DEFAULT_PRICES)
+    )
+    max_concepts: int = Field(default=40, ge=1, le=200)
+    max_stages: int = Field(default=8, ge=1, le=50)
+    max_repair_rounds: int = Field(default=2, ge=0, le=10)
+
+    @field_validator("llm_prices", mode="before")
+    @classmethod
+    def _parse_prices(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else {}
+        return value
+
+    @property
+    def planning_model(self) -> str:
+        return self.llm_planning_model or self.llm_model
+
+    @property
+    def content_model(self) -> str:
+        return self.llm_content_model or self.llm_model
+
+    @model_validator(mode="after")
+    def _production_key(self) -> Self:
+        if self.is_production and self.openai_base_url is None:
+            key = self.openai_api_key.get_secret_value() if self.openai_api_key else ""
+            if key.strip().lower() in PLACEHOLDER_SECRETS:
+                raise ValueError("OPENAI_API_KEY must be set in production")
+        return self
+
+
+class AuthSettings(CommonSettings):
+    jwt_secret_key: SecretStr = SecretStr("dev-secret")
+    jwt_issuer: str = "roadmap-agent"
+    jwt_audience: str = "roadmap-agent-api"
+    access_token_ttl_s: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+
+    @model_validator(mode="after")
+    def _strong_secret(self) -> Self:
+        if self.is_production:
+            secret = self.jwt_secret_key.get_secret_value()
+            if secret.strip().lower() in PLACEHOLDER_SECRETS or len(secret) < MIN_SECRET_LENGTH:
+                raise ValueError(
+                    f"JWT_SECRET_KEY must be a random string of at least {MIN_SECRET_LENGTH}"
+                    " characters in production"
+                )
+        return self
+
+
+class AdminSettings(CommonSettings):
+    admin_email: str | None = None
+    admin_password: SecretStr | None = None
+
+
+class LogShipSettings(CommonSettings):
+    """How execution-log events are buffered and shipped to the logs queue."""
+
+    log_batch_size: int = Field(default=500, ge=1, le=10_000)
+    log_flush_interval_ms: int = Field(default=200, ge=10, le=60_000)
+    log_buffer_max: int = Field(default=100_000, ge=100)
+    log_details_max_bytes: int = Field(default=8192, ge=256)
+    log_retention_days: int = Field(default=30, ge=1)

@@ -1,0 +1,1 @@
+"""roadmap_worker_content."""
