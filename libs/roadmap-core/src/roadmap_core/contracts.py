@@ -46,6 +46,13 @@ class RetryFailed(Payload):
     job_id: uuid.UUID
 
 
+class RegenerateConcept(Payload):
+    """Generate the items of one concept that the API re-queued with instructions."""
+
+    job_id: uuid.UUID
+    concept_id: uuid.UUID
+
+
 class CancelJob(Payload):
     job_id: uuid.UUID
 
@@ -90,6 +97,9 @@ PLAN_JOB: Final = Contract("content.plan_job", CONTENT_QUEUE, PlanJob)
 GENERATE_CONCEPTS: Final = Contract("content.generate_concepts", CONTENT_QUEUE, GenerateConcepts)
 APPLY_REVIEW: Final = Contract("content.apply_review", CONTENT_QUEUE, ApplyReview)
 RETRY_FAILED: Final = Contract("content.retry_failed", CONTENT_QUEUE, RetryFailed)
+REGENERATE_CONCEPT: Final = Contract(
+    "content.regenerate_concept", CONTENT_QUEUE, RegenerateConcept
+)
 CANCEL_JOB: Final = Contract("content.cancel_job", CONTENT_QUEUE, CancelJob)
 RECONCILE: Final = Contract("content.reconcile", CONTENT_QUEUE, Reconcile)
 WRITE_LOG_BATCH: Final = Contract("logs.write_batch", LOGS_QUEUE, WriteLogBatch)
@@ -102,6 +112,7 @@ CONTRACTS: Final[dict[str, Contract]] = {
         GENERATE_CONCEPTS,
         APPLY_REVIEW,
         RETRY_FAILED,
+        REGENERATE_CONCEPT,
         CANCEL_JOB,
         RECONCILE,
         WRITE_LOG_BATCH,
@@ -140,6 +151,10 @@ def send_apply_review(app: Celery, job_id: uuid.UUID, round_id: uuid.UUID) -> st
 
 def send_retry_failed(app: Celery, job_id: uuid.UUID) -> str:
     return send(app, RETRY_FAILED, RetryFailed(job_id=job_id))
+
+
+def send_regenerate_concept(app: Celery, job_id: uuid.UUID, concept_id: uuid.UUID) -> str:
+    return send(app, REGENERATE_CONCEPT, RegenerateConcept(job_id=job_id, concept_id=concept_id))
 
 
 def send_cancel_job(app: Celery, job_id: uuid.UUID) -> str:
