@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
-from roadmap_core.settings import DatabaseSettings
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlalchemy.pool import NullPool
+
+from roadmap_core.settings import DatabaseSettings
 
 
 def create_engine(
@@ -68,8 +69,17 @@ class ProcessDatabase:
     process after fork on the loop that will run its queries.
     """
 
-    def __init__(self, settings: DatabaseSettings, service: str, **engine_kwargs: int) -> None:
-        self.engine = create_engine(settings, service, **engine_kwargs)
+    def __init__(
+        self,
+        settings: DatabaseSettings,
+        service: str,
+        *,
+        pool_size: int | None = None,
+        max_overflow: int | None = None,
+    ) -> None:
+        self.engine = create_engine(
+            settings, service, pool_size=pool_size, max_overflow=max_overflow
+        )
         self.sessions = session_factory(self.engine)
 
     def transaction(self) -> AbstractAsyncContextManager[AsyncSession]:

@@ -15,12 +15,12 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from roadmap_core.passwords import hash_password
-from roadmap_core.settings import AdminSettings, DatabaseSettings
-from sqlalchemy import func, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from roadmap_core.passwords import hash_password
+from roadmap_core.settings import AdminSettings, DatabaseSettings
 from roadmap_db.engine import create_engine
 from roadmap_db.models import User
 
@@ -91,7 +91,7 @@ async def ensure_admin(db: DatabaseSettings, admin: AdminSettings) -> str:
             ).first()
             if existing is None:
                 await conn.execute(
-                    User.__table__.insert().values(
+                    insert(User).values(
                         email=email,
                         password_hash=hash_password(password),
                         display_name="Administrator",

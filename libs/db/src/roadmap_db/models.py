@@ -13,14 +13,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from roadmap_core.domain import (
-    ContentKind,
-    ItemStatus,
-    JobStatus,
-    JobStep,
-    ReviewDecision,
-)
-from roadmap_core.ids import new_id
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -41,6 +33,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from roadmap_core.domain import (
+    ContentKind,
+    ItemStatus,
+    JobStatus,
+    JobStep,
+    ReviewDecision,
+)
+from roadmap_core.ids import new_id
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from roadmap_core.settings import DatabaseSettings, normalise_postgres_url
 from sqlalchemy import text
 
+from roadmap_core.settings import DatabaseSettings, normalise_postgres_url
 from roadmap_db.engine import create_engine
 from roadmap_db.migrate import migrate
 from roadmap_db.models import Base

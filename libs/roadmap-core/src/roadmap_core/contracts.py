@@ -97,9 +97,7 @@ PLAN_JOB: Final = Contract("content.plan_job", CONTENT_QUEUE, PlanJob)
 GENERATE_CONCEPTS: Final = Contract("content.generate_concepts", CONTENT_QUEUE, GenerateConcepts)
 APPLY_REVIEW: Final = Contract("content.apply_review", CONTENT_QUEUE, ApplyReview)
 RETRY_FAILED: Final = Contract("content.retry_failed", CONTENT_QUEUE, RetryFailed)
-REGENERATE_CONCEPT: Final = Contract(
-    "content.regenerate_concept", CONTENT_QUEUE, RegenerateConcept
-)
+REGENERATE_CONCEPT: Final = Contract("content.regenerate_concept", CONTENT_QUEUE, RegenerateConcept)
 CANCEL_JOB: Final = Contract("content.cancel_job", CONTENT_QUEUE, CancelJob)
 RECONCILE: Final = Contract("content.reconcile", CONTENT_QUEUE, Reconcile)
 WRITE_LOG_BATCH: Final = Contract("logs.write_batch", LOGS_QUEUE, WriteLogBatch)

@@ -11,10 +11,10 @@ import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 
-from roadmap_core.domain import ItemStatus, JobStatus, JobStep
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from roadmap_core.domain import ItemStatus, JobStatus, JobStep
 from roadmap_db.models import ContentItem, RoadmapJob
 
 CLAIMABLE_ITEM_STATUSES = (ItemStatus.pending, ItemStatus.queued)
@@ -143,6 +143,6 @@ async def item_counts(session: AsyncSession, job_id: uuid.UUID) -> dict[ItemStat
         .group_by(ContentItem.status)
     )
     counts = dict.fromkeys(ItemStatus, 0)
-    for status, n in rows.tuples():
+    for status, n in rows:
         counts[status] = n
     return counts

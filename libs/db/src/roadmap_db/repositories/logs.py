@@ -7,12 +7,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from roadmap_core.contracts import LogEvent
-from roadmap_core.domain import LogLevel
 from sqlalchemy import delete, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from roadmap_core.contracts import LogEvent
+from roadmap_core.domain import LogLevel
 from roadmap_db.models import ExecutionLog
 from roadmap_db.repositories.cursor import decode_cursor, encode_cursor
 
@@ -61,7 +61,7 @@ async def page_job_logs(
         ts_raw, event_raw = decode_cursor(after, 2)
         stmt = stmt.where(
             tuple_(ExecutionLog.ts, ExecutionLog.event_id)
-            > tuple_(datetime.fromisoformat(ts_raw), uuid.UUID(event_raw))  # type: ignore[arg-type]
+            > tuple_(datetime.fromisoformat(ts_raw), uuid.UUID(event_raw))
         )
     if min_level is not None:
         stmt = stmt.where(

@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from roadmap_db.migrate import head_revision
+from roadmap_db.models import Base
+
+pytestmark = pytest.mark.asyncio
+
+
+def _scratch_url(server_url: str, name: str) -> str:
+    base, _, _ = server_url.rpartition("/")
+    return f"{base}/{name}"
+
+
+@pytest.fixture
+async def empty_db(database_url: str) -> AsyncIterator[str]:
+    """A database of its own, so upgrade-from-empty runs even after the session migrated."""
+    name = f"roadmap_mig_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(database_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield _scratch_url(database_url, name)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+def _run_migrate(url: str, **extra_env: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "DATABASE_URL": url, **extra_env}
+    return subprocess.Popen(
+        [sys.executable, "-m", "roadmap_db.cli", "migrate"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+async def _tables(url: str) -> set[str]:
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        return {r["tablename"] for r in rows}
+    finally:
+        await conn.close()
+
+
+async def test_upgrade_on_empty_database_creates_every_table(empty_db: str) -> None:
+    proc = _run_migrate(empty_db)
+    out, err = await asyncio.to_thread(proc.communicate, timeout=120)
+    assert proc.returncode == 0, err
+    assert f"database at revision {head_revision()}" in out
+    assert set(Base.metadata.tables) | {"alembic_version"} <= await _tables(empty_db)
+
+
+async def test_two_concurrent_migrations_serialise_on_the_advisory_lock(empty_db: str) -> None:
+    procs = [_run_migrate(empty_db) for _ in range(2)]
+    results = await asyncio.gather(*(asyncio.to_thread(p.communicate, timeout=120) for p in procs))
+    for proc, (_, err) in zip(procs, results, strict=True):
+        assert proc.returncode == 0, err
+    conn = await asyncpg.connect(empty_db)
+    try:
+        versions = await conn.fetch("SELECT version_num FROM alembic_version")
+    finally:
+        await conn.close()
+    assert [r["version_num"] for r in versions] == [head_revision()]
+
+
+async def test_migrate_is_idempotent_and_bootstraps_admin_once(empty_db: str) -> None:
+    env = {"ADMIN_EMAIL": "Admin@Example.com", "ADMIN_PASSWORD": "a-long-admin-password"}
+    outcomes = []
+    for _ in range(2):
+        proc = _run_migrate(empty_db, **env)
+        out, err = await asyncio.to_thread(proc.communicate, timeout=120)
+        assert proc.returncode == 0, err
+        assert "a-long-admin-password" not in out + err
+        outcomes.append(out.strip().splitlines()[-1])
+    assert outcomes == ["admin user: created", "admin user: unchanged"]
+    conn = await asyncpg.connect(empty_db)
+    try:
+        row = await conn.fetchrow("SELECT email, is_admin, password_hash FROM users")
+    finally:
+        await conn.close()
+    assert row is not None
+    assert row["is_admin"] is True
+    assert row["password_hash"].startswith("$argon2id$")
+
+
+async def test_admin_password_too_short_is_refused(empty_db: str) -> None:
+    proc = _run_migrate(empty_db, ADMIN_EMAIL="a@example.com", ADMIN_PASSWORD="short")
+    _, err = await asyncio.to_thread(proc.communicate, timeout=120)
+    assert proc.returncode == 1
+    assert "ADMIN_PASSWORD must be at least 12 characters" in err
+    assert "short" not in err.replace("ADMIN_PASSWORD must be at least", "")
+
+
+async def test_email_is_unique_case_insensitively(empty_db: str) -> None:
+    proc = _run_migrate(empty_db)
+    await asyncio.to_thread(proc.communicate, timeout=120)
+    conn = await asyncpg.connect(empty_db)
+    try:
+        await conn.execute(
+            "INSERT INTO users (id, email, password_hash) VALUES ($1, 'x@example.com', 'h')",
+            uuid.uuid4(),
+        )
+        with pytest.raises(asyncpg.UniqueViolationError):
+            await conn.execute(
+                "INSERT INTO users (id, email, password_hash) VALUES ($1, 'X@Example.COM', 'h')",
+                uuid.uuid4(),
+            )
+    finally:
+        await conn.close()
