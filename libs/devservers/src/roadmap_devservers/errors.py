@@ -21,3 +21,7 @@ class StaleDataDirError(DevServerError):
 
 class ServerStartError(DevServerError):
     """The server process exited or did not become ready in time."""
+
+
+class PortInUseError(ServerStartError):
+    """The server could not bind its TCP port (someone else took it)."""

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Each workspace member, installed on its own (`uv sync --package <member>`), must
+# import and pass its own tests: this catches a member that leans on another
+# member's dependencies. Each gets a throwaway virtualenv; the shared .venv is untouched.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+declare -A MEMBERS=(
+    [roadmap-core]="libs/roadmap-core:roadmap_core"
+    [roadmap-db]="libs/db:roadmap_db"
+    [roadmap-devservers]="libs/devservers:roadmap_devservers"
+    [roadmap-api]="services/api:roadmap_api.main"
+    [roadmap-worker-content]="services/worker-content:roadmap_worker_content.app"
+    [roadmap-worker-logs]="services/worker-logs:roadmap_worker_logs.app"
+    [roadmap-dev]="tools/roadmap-dev:roadmap_dev.cli"
+)
+only=("$@")
+root=$(mktemp -d)
+chmod 755 "$root"  # the embedded Postgres runs as an unprivileged user and must traverse it
+trap 'rm -rf "$root"' EXIT
+
+for member in roadmap-core roadmap-db roadmap-devservers roadmap-api roadmap-worker-content roadmap-worker-logs roadmap-dev; do
+    if [ ${#only[@]} -gt 0 ] && [[ ! " ${only[*]} " =~ " ${member} " ]]; then continue; fi
+    IFS=: read -r path module <<<"${MEMBERS[$member]}"
+    echo "--- $member ($path)"
+    export UV_PROJECT_ENVIRONMENT="$root/$member"
+    uv sync --quiet --package "$member"
+    uv run --no-sync python -c "import ${module}"
+    uv run --no-sync pytest -q -p no:cacheprovider -m "not slow" "$path/tests"
+    unset UV_PROJECT_ENVIRONMENT
+done
