@@ -145,6 +145,16 @@ class LLMSettings(CommonSettings):
     max_concepts: int = Field(default=40, ge=1, le=200)
     max_stages: int = Field(default=8, ge=1, le=50)
     max_repair_rounds: int = Field(default=2, ge=0, le=10)
+    # Planned hours may exceed weekly_hours * weeks by this fraction (estimates are rough).
+    plan_hours_tolerance: float = Field(default=0.10, ge=0, le=1)
+    # The global limiter enforces llm_rpm/llm_tpm scaled to windows of this length:
+    # 60 = per minute; shorter windows smooth bursts (providers quantise limits too).
+    llm_rate_window_s: float = Field(default=60.0, ge=0.5, le=3600)
+    # How long one request may wait for the global limiter before failing (retryable).
+    llm_rate_max_wait_s: float = Field(default=60.0, gt=0, le=3600)
+    # A 429 asking to wait longer than this is not slept on inside the call: it fails as
+    # rate_limited (retryable, with retry_after_s) so the task can be retried later.
+    llm_max_retry_after_s: float = Field(default=30.0, ge=0, le=120)
 
     @field_validator("llm_prices", mode="before")
     @classmethod

@@ -1,0 +1,115 @@
+"""An HTTP transport that puts every request to the LLM through the global limiter.
+
+It sits under the ``openai`` SDK, so the SDK's own retries (``max_retries``) are
+admitted by the limiter one by one like first attempts: retries cannot push the
+fleet over the configured rate. It also keeps a per-call log of attempts (status,
+``retry-after``) for :class:`roadmap_core.llm.client.LLMClient`, and tells the SDK
+not to sleep on a ``retry-after`` longer than ``max_retry_after_s`` (via the SDK's
+``x-should-retry`` header) so such a call fails fast as ``rate_limited`` and the
+task is retried later instead of holding a worker slot.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+import time
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+import httpx2
+
+from roadmap_core.llm.ratelimit import RateLimiter, Reservation, estimate_tokens
+
+
+@dataclass(slots=True)
+class Attempt:
+    status: int | None
+    retry_after_s: float | None
+    reservation: Reservation | None
+    prompt_estimate: int
+
+
+@dataclass(slots=True)
+class CallState:
+    """What the transport saw during one logical call (the SDK may send several requests)."""
+
+    attempts: list[Attempt] = field(default_factory=list)
+
+
+current_call: ContextVar[CallState | None] = ContextVar("roadmap_llm_call", default=None)
+
+
+def parse_retry_after(headers: httpx2.Headers) -> float | None:
+    """Seconds to wait according to ``retry-after-ms`` / ``retry-after`` (seconds or HTTP date)."""
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms is not None:
+        try:
+            return max(0.0, float(raw_ms) / 1000.0)
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    if raw is None:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        parsed = email.utils.parsedate_tz(raw)
+        if parsed is None:
+            return None
+        return max(0.0, email.utils.mktime_tz(parsed) - time.time())
+
+
+_MAX_TOKENS = re.compile(rb'"max(?:_completion)?_tokens"\s*:\s*(\d+)')
+
+
+def estimate_request_tokens(body: bytes, default_max_output: int) -> tuple[int, int]:
+    """(prompt estimate, output budget) of a chat-completions request body.
+
+    Estimated from the raw JSON (messages, schema and a little framing): slightly
+    above the real prompt, which is the safe side for a limiter, and cheap.
+    """
+    prompt = estimate_tokens(body.decode("utf-8", "replace"))
+    match = _MAX_TOKENS.search(body)
+    return prompt, int(match.group(1)) if match else default_max_output
+
+
+class RateLimitedTransport(httpx2.AsyncBaseTransport):
+    def __init__(
+        self,
+        inner: httpx2.AsyncBaseTransport,
+        limiter: RateLimiter | None,
+        *,
+        max_retry_after_s: float,
+        default_max_output: int,
+    ) -> None:
+        self._inner = inner
+        self._limiter = limiter
+        self._max_retry_after_s = max_retry_after_s
+        self._default_max_output = default_max_output
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        try:
+            body = request.content
+        except httpx2.RequestNotRead:
+            body = b""
+        prompt, out = estimate_request_tokens(body, self._default_max_output)
+        reservation = await self._limiter.acquire(prompt + out) if self._limiter else None
+        response = await self._inner.handle_async_request(request)
+        retry_after = parse_retry_after(response.headers)
+        if response.status_code >= 400 and reservation is not None and self._limiter is not None:
+            # No completion was generated: the prompt is all the provider may count.
+            await self._limiter.settle(reservation, prompt)
+        state = current_call.get()
+        if state is not None:
+            state.attempts.append(Attempt(response.status_code, retry_after, reservation, prompt))
+        if (
+            response.status_code == 429
+            and retry_after is not None
+            and retry_after > self._max_retry_after_s
+        ):
+            response.headers["x-should-retry"] = "false"
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()

@@ -1,0 +1,142 @@
+"""Per-concept content: a Markdown tutorial, learning resources, a quiz.
+
+One LLM call per kind; the three kinds of a concept are independent, so callers
+run them concurrently (the client's semaphore and the global limiter bound them).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Final
+
+from roadmap_core.domain import (
+    ContentKind,
+    JobStep,
+    Quiz,
+    ResourceList,
+    RoadmapRequest,
+    Tutorial,
+)
+from roadmap_core.llm.client import CallContext, LLMClient
+from roadmap_core.llm.templates import PromptName, render_messages
+from roadmap_core.pipeline.context import ConceptContext
+from roadmap_core.pipeline.observer import PipelineObserver, observe_step
+
+Content = Tutorial | ResourceList | Quiz
+
+_PROMPTS: Final[dict[ContentKind, PromptName]] = {
+    ContentKind.tutorial: PromptName.tutorial,
+    ContentKind.resources: PromptName.resources,
+    ContentKind.quiz: PromptName.quiz,
+}
+_MODELS: Final[dict[ContentKind, type[Content]]] = {
+    ContentKind.tutorial: Tutorial,
+    ContentKind.resources: ResourceList,
+    ContentKind.quiz: Quiz,
+}
+
+
+def content_step(kind: ContentKind) -> str:
+    """The ``step`` recorded in usage rows of a content call, e.g. ``content_generation.quiz``."""
+    return f"{JobStep.content_generation.value}.{kind.value}"
+
+
+async def generate_content(
+    llm: LLMClient,
+    kind: ContentKind,
+    request: RoadmapRequest,
+    context: ConceptContext,
+    *,
+    instructions: str | None = None,
+    job_id: uuid.UUID | None = None,
+    item_id: uuid.UUID | None = None,
+    observer: PipelineObserver | None = None,
+) -> Content:
+    """Generate one content item of ``kind`` for the concept described by ``context``."""
+    async with observe_step(
+        observer, JobStep.content_generation, kind=kind.value, concept=context.concept.id
+    ):
+        return await llm.structured(
+            _MODELS[kind],
+            render_messages(
+                _PROMPTS[kind],
+                language=request.language,
+                request=request,
+                context=context,
+                instructions=(instructions or "").strip() or None,
+            ),
+            ctx=CallContext(content_step(kind), job_id=job_id, item_id=item_id),
+            model=llm.settings.content_model,
+        )
+
+
+async def generate_tutorial(
+    llm: LLMClient,
+    request: RoadmapRequest,
+    context: ConceptContext,
+    *,
+    instructions: str | None = None,
+    job_id: uuid.UUID | None = None,
+    item_id: uuid.UUID | None = None,
+    observer: PipelineObserver | None = None,
+) -> Tutorial:
+    value = await generate_content(
+        llm,
+        ContentKind.tutorial,
+        request,
+        context,
+        instructions=instructions,
+        job_id=job_id,
+        item_id=item_id,
+        observer=observer,
+    )
+    assert isinstance(value, Tutorial)
+    return value
+
+
+async def generate_resources(
+    llm: LLMClient,
+    request: RoadmapRequest,
+    context: ConceptContext,
+    *,
+    instructions: str | None = None,
+    job_id: uuid.UUID | None = None,
+    item_id: uuid.UUID | None = None,
+    observer: PipelineObserver | None = None,
+) -> ResourceList:
+    value = await generate_content(
+        llm,
+        ContentKind.resources,
+        request,
+        context,
+        instructions=instructions,
+        job_id=job_id,
+        item_id=item_id,
+        observer=observer,
+    )
+    assert isinstance(value, ResourceList)
+    return value
+
+
+async def generate_quiz(
+    llm: LLMClient,
+    request: RoadmapRequest,
+    context: ConceptContext,
+    *,
+    instructions: str | None = None,
+    job_id: uuid.UUID | None = None,
+    item_id: uuid.UUID | None = None,
+    observer: PipelineObserver | None = None,
+) -> Quiz:
+    value = await generate_content(
+        llm,
+        ContentKind.quiz,
+        request,
+        context,
+        instructions=instructions,
+        job_id=job_id,
+        item_id=item_id,
+        observer=observer,
+    )
+    assert isinstance(value, Quiz)
+    return value
