@@ -1,0 +1,244 @@
+"""The client flow shared by `roadmap demo` and `roadmap generate`: submit, follow, show."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Console, Group
+from rich.markdown import Markdown
+from rich.markup import escape
+from rich.panel import Panel
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from roadmap_dev.client import ApiError, ConceptSummary, Roadmap, RoadmapClient
+
+DEFAULT_GOAL = "Learn Python for data analysis"
+STATUS_MARK = {
+    "succeeded": "[green]✓[/]",
+    "failed": "[red]✗[/]",
+    "running": "[yellow]…[/]",
+    "queued": "[dim]·[/]",
+    "pending": "[dim]·[/]",
+    "cancelled": "[dim]-[/]",
+}
+EXCERPT_LINES = 14
+KINDS = ("tutorial", "resources", "quiz")
+
+
+@dataclass(frozen=True)
+class RoadmapRequestOptions:
+    goal: str = DEFAULT_GOAL
+    level: str = "beginner"
+    weekly_hours: float = 5
+    weeks: int = 4
+    language: str = "en"
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "goal": self.goal,
+            "level": self.level,
+            "weekly_hours": self.weekly_hours,
+            "weeks": self.weeks,
+            "language": self.language,
+        }
+
+
+@dataclass
+class FlowResult:
+    roadmap: Roadmap
+    raw: dict[str, Any]
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _describe(roadmap: Roadmap) -> str:
+    if roadmap.framework is None:
+        return f"{roadmap.status}: {roadmap.current_step or 'waiting for a worker'}"
+    stages = _count(len(roadmap.framework.stages), "stage")
+    concepts = _count(len(roadmap.framework.concepts()), "concept")
+    failed = f", [red]{roadmap.progress.failed} failed[/]" if roadmap.progress.failed else ""
+    return f"{stages} / {concepts} planned · {roadmap.status}{failed}"
+
+
+def follow(
+    client: RoadmapClient,
+    job_id: uuid.UUID,
+    console: Console,
+    *,
+    show_progress: bool,
+    timeout: float,
+    cancelled: threading.Event | None = None,
+) -> Roadmap:
+    """Follow the SSE stream to a terminal event, drawing a progress bar from the job state.
+
+    Event payloads only trigger a refresh: the job resource is the one source of the counts.
+    """
+    deadline = time.monotonic() + timeout
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+        disable=not show_progress,
+    )
+    roadmap = client.get_roadmap(job_id)
+    with progress:
+        task = progress.add_task(_describe(roadmap), total=None)
+        last_refresh = 0.0
+        for event in client.events(job_id):
+            if cancelled is not None and cancelled.is_set():
+                break
+            if event.type == "review_required":
+                client.review(job_id, approve=True)
+            now = time.monotonic()
+            if event.is_terminal or now - last_refresh > 0.2:
+                roadmap = client.get_roadmap(job_id)
+                last_refresh = now
+                total = roadmap.progress.total or None
+                progress.update(
+                    task,
+                    description=_describe(roadmap),
+                    total=total,
+                    completed=roadmap.progress.done + roadmap.progress.failed,
+                )
+            if event.is_terminal or now > deadline:
+                break
+    roadmap = client.get_roadmap(job_id)
+    if not roadmap.is_terminal and time.monotonic() > deadline:
+        raise ApiError(0, {"title": f"not finished after {timeout:.0f}s"}, "GET", str(job_id))
+    return roadmap
+
+
+def submit_and_follow(
+    client: RoadmapClient,
+    request: RoadmapRequestOptions,
+    console: Console,
+    *,
+    show_progress: bool,
+    timeout: float,
+    cancelled: threading.Event | None = None,
+) -> FlowResult:
+    accepted = client.create_roadmap(**request.body())
+    console.print(f"submitted roadmap [bold]{accepted.id}[/] — goal: {escape(repr(request.goal))}")
+    roadmap = follow(
+        client,
+        accepted.id,
+        console,
+        show_progress=show_progress,
+        timeout=timeout,
+        cancelled=cancelled,
+    )
+    return FlowResult(roadmap=roadmap, raw=client.get_roadmap_json(accepted.id))
+
+
+def _items_line(concept: ConceptSummary) -> str:
+    """`✓T ✓R ✓Q`: one mark per content item, in a fixed order (legend under the tree)."""
+    kinds = sorted(concept.content, key=lambda k: (KINDS.index(k) if k in KINDS else len(KINDS), k))
+    return " ".join(
+        f"{STATUS_MARK.get(concept.content[kind].status, '?')}{kind[:1].upper()}" for kind in kinds
+    )
+
+
+def roadmap_tree(roadmap: Roadmap) -> Tree:
+    title = (
+        (roadmap.framework.title if roadmap.framework else None) or roadmap.title or roadmap.goal
+    )
+    tree = Tree(f"[bold]{escape(title or '')}[/]  ({roadmap.status})")
+    if roadmap.framework is None:
+        return tree
+    for stage in roadmap.framework.stages:
+        stage_node = tree.add(f"[bold cyan]{escape(stage.title)}[/]")
+        for module in stage.modules:
+            module_node = stage_node.add(f"[magenta]{escape(module.title)}[/]")
+            for concept in module.concepts:
+                hours = f" ({concept.estimated_hours:g} h)" if concept.estimated_hours else ""
+                module_node.add(f"{_items_line(concept)}  {escape(concept.title)}{hours}")
+    return tree
+
+
+LEGEND = "[dim]T tutorial · R resources · Q quiz — ✓ done, ✗ failed, … running, · waiting[/]"
+
+
+def _first_with(roadmap: Roadmap, kind: str) -> ConceptSummary | None:
+    if roadmap.framework is None:
+        return None
+    for concept in roadmap.framework.concepts():
+        item = concept.content.get(kind)
+        if item is not None and item.status == "succeeded":
+            return concept
+    return None
+
+
+def tutorial_excerpt(client: RoadmapClient, roadmap: Roadmap) -> Panel | None:
+    concept = _first_with(roadmap, "tutorial")
+    if concept is None:
+        return None
+    detail = client.get_concept(roadmap.id, concept.id)
+    markdown = str((detail.body("tutorial") or {}).get("markdown", "")).strip()
+    if not markdown:
+        return None
+    lines = markdown.splitlines()
+    excerpt = "\n".join(lines[:EXCERPT_LINES]) + ("\n\n…" if len(lines) > EXCERPT_LINES else "")
+    return Panel(
+        Markdown(excerpt), title=f"Tutorial excerpt — {escape(concept.title)}", expand=False
+    )
+
+
+def quiz_question(client: RoadmapClient, roadmap: Roadmap) -> Panel | None:
+    concept = _first_with(roadmap, "quiz")
+    if concept is None:
+        return None
+    detail = client.get_concept(roadmap.id, concept.id)
+    questions = (detail.body("quiz") or {}).get("questions") or []
+    if not questions:
+        return None
+    question = questions[0]
+    correct = set(question.get("correct", []))
+    lines = [Text(str(question.get("prompt", "")), style="bold")]
+    for index, option in enumerate(question.get("options", [])):
+        mark = "●" if index in correct else "○"
+        lines.append(Text(f"  {mark} {option}", style="green" if index in correct else ""))
+    if question.get("explanation"):
+        lines.append(Text(str(question["explanation"]), style="dim"))
+    return Panel(Group(*lines), title=f"Quiz question — {escape(concept.title)}", expand=False)
+
+
+def usage_table(roadmap: Roadmap, log_count: int) -> Table:
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="dim")
+    table.add_column()
+    usage = roadmap.usage
+    table.add_row("prompt tokens", f"{usage.prompt_tokens:,}")
+    table.add_row("completion tokens", f"{usage.completion_tokens:,}")
+    table.add_row("cost", f"${usage.cost_usd:.4f}")
+    table.add_row("execution logs", f"{log_count:,}")
+    return table
+
+
+def show(client: RoadmapClient, result: FlowResult, console: Console) -> None:
+    roadmap = result.roadmap
+    console.print(roadmap_tree(roadmap))
+    console.print(LEGEND)
+    for panel in (tutorial_excerpt(client, roadmap), quiz_question(client, roadmap)):
+        if panel is not None:
+            console.print(panel)
+    console.print(usage_table(roadmap, client.count_logs(roadmap.id)))

@@ -1,0 +1,49 @@
+"""The README's environment table lists every setting of every process, each once, and no more."""
+
+from __future__ import annotations
+
+import re
+
+import typer
+
+from roadmap_api.settings import ApiSettings
+from roadmap_core.settings import AdminSettings
+from roadmap_dev.cli import app
+from roadmap_dev.paths import find_repo_root
+from roadmap_worker_content.settings import ContentWorkerSettings
+from roadmap_worker_logs.settings import LogsWorkerSettings
+
+SETTINGS = (ApiSettings, ContentWorkerSettings, LogsWorkerSettings, AdminSettings)
+# Read outside the settings classes: the test fixtures' servers and Celery's signal remap.
+OTHER = {"TEST_DATABASE_URL", "TEST_REDIS_URL", "REMAP_SIGTERM"}
+HEADING = "## Environment variables"
+
+
+def documented_table() -> str:
+    """The table from README.md once the draft is merged there, else from the draft."""
+    root = find_repo_root()
+    for path in (root / "README.md", root / "docs" / "README-cli-draft.md"):
+        if path.is_file() and HEADING in (text := path.read_text()):
+            return text.split(HEADING, 1)[1].split("\n## ", 1)[0]
+    raise AssertionError(f"no '{HEADING}' section in README.md or docs/README-cli-draft.md")
+
+
+def cli_envvars() -> set[str]:
+    names: set[str] = set()
+    commands = getattr(typer.main.get_command(app), "commands", {})
+    assert "up" in commands
+    for command in commands.values():
+        for param in command.params:
+            envvar = getattr(param, "envvar", None)
+            if isinstance(envvar, str):
+                names.add(envvar)
+    return names
+
+
+def test_every_variable_is_documented_once() -> None:
+    rows = re.findall(r"^\| `([A-Z][A-Z0-9_]*)` \|", documented_table(), flags=re.MULTILINE)
+    assert len(rows) == len(set(rows)), "a variable is listed twice"
+    expected = {name.upper() for cls in SETTINGS for name in cls.model_fields}
+    expected |= cli_envvars() | OTHER
+    assert sorted(expected - set(rows)) == [], "settings missing from the table"
+    assert sorted(set(rows) - expected) == [], "the table lists variables nothing reads"
