@@ -8,6 +8,7 @@ everything else. Workers validate the payload on entry with the same models.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -78,8 +79,11 @@ class LogEvent(BaseModel):
     ts: datetime
 
 
+MAX_LOG_BATCH: Final = 10_000
+
+
 class WriteLogBatch(Payload):
-    events: list[LogEvent] = Field(min_length=1, max_length=10_000)
+    events: list[LogEvent] = Field(min_length=1, max_length=MAX_LOG_BATCH)
 
 
 class RetentionSweep(Payload):
@@ -163,8 +167,27 @@ def send_reconcile(app: Celery) -> str:
     return send(app, RECONCILE, Reconcile())
 
 
-def send_log_batch(app: Celery, events: list[LogEvent]) -> str:
-    return send(app, WRITE_LOG_BATCH, WriteLogBatch(events=events))
+def send_log_batch(app: Celery, events: Sequence[LogEvent | Mapping[str, Any]]) -> str:
+    """Publish one batch of log events.
+
+    ``LogEvent`` models are validated here as usual. Plain mappings (what the
+    emitter in ``roadmap_core.logship`` builds, already JSON-shaped) are sent as
+    they are, to keep pydantic off the producer's hot path: the logs worker
+    validates every event on entry and skips (and counts) the invalid ones.
+    """
+    models = [e for e in events if isinstance(e, LogEvent)]
+    if len(models) == len(events):
+        return send(app, WRITE_LOG_BATCH, WriteLogBatch(events=models))
+    if not 1 <= len(events) <= MAX_LOG_BATCH:
+        raise ValueError(f"a log batch holds 1..{MAX_LOG_BATCH} events, not {len(events)}")
+    body = [e.model_dump(mode="json") if isinstance(e, LogEvent) else dict(e) for e in events]
+    result = app.send_task(
+        WRITE_LOG_BATCH.name,
+        args=({"events": body},),
+        queue=WRITE_LOG_BATCH.queue,
+        ignore_result=True,
+    )
+    return str(result.id)
 
 
 def send_retention_sweep(app: Celery) -> str:

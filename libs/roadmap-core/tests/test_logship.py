@@ -1,0 +1,307 @@
+"""The execution-log emitter against a real Redis broker (no logs worker: messages are read
+back from the ``logs`` queue and validated with the worker's contract)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from celery import Celery
+from redis import Redis
+
+from roadmap_core import logship
+from roadmap_core.celery_app import create_celery_app
+from roadmap_core.contracts import LOGS_QUEUE, WRITE_LOG_BATCH, LogEvent, WriteLogBatch
+from roadmap_core.domain import LogCategory, LogLevel
+from roadmap_core.settings import LogShipSettings, RedisSettings
+from roadmap_devservers.embedded import EmbeddedRedis
+
+
+def _app(url: str) -> Celery:
+    return create_celery_app("logship-tests", RedisSettings(redis_url=url))
+
+
+def _settings(**overrides: Any) -> LogShipSettings:
+    base: dict[str, Any] = {"log_batch_size": 100, "log_flush_interval_ms": 50}
+    return LogShipSettings(**(base | overrides))
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def shipped(url: str) -> list[WriteLogBatch]:
+    """Every batch in the ``logs`` queue, oldest first, validated like the worker does."""
+    client = Redis.from_url(url)
+    try:
+        raw = client.lrange(LOGS_QUEUE, 0, -1)
+    finally:
+        client.close()
+    batches = []
+    for item in reversed(raw):  # kombu LPUSHes and consumers BRPOP
+        message = json.loads(item)
+        assert message["headers"]["task"] == WRITE_LOG_BATCH.name
+        body = message["body"]
+        if message["properties"].get("body_encoding") == "base64":
+            body = base64.b64decode(body)
+        args, _kwargs, _embed = json.loads(body)
+        batches.append(WriteLogBatch.model_validate(args[0]))
+    return batches
+
+
+def events_of(url: str) -> list[LogEvent]:
+    return [e for b in shipped(url) for e in b.events]
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def url(redis_url: str) -> Iterator[str]:
+    client = Redis.from_url(redis_url)
+    client.flushdb()
+    client.close()
+    logship.reset(1.0)
+    yield redis_url
+    logship.reset(1.0)
+
+
+def test_events_are_shipped_in_batches_as_valid_log_events(url: str) -> None:
+    logship.configure_logship(_app(url), _settings(), source="t")
+    job, concept = uuid.uuid4(), uuid.uuid4()
+    for i in range(250):
+        logship.emit(
+            f"event {i}",
+            job_id=job,
+            concept_id=concept if i % 2 else None,
+            level=LogLevel.warning,
+            category=LogCategory.llm,
+            step="content_generation",
+            details={"i": i, "model": "m"},
+            duration_ms=1.5,
+        )
+    assert logship.flush(10)
+
+    batches = shipped(url)
+    assert all(1 <= len(b.events) <= 100 for b in batches)
+    events = [e for b in batches for e in b.events]
+    assert [e.message for e in events] == [f"event {i}" for i in range(250)]
+    assert len({e.event_id for e in events}) == 250
+    assert all(e.event_id.version == 7 for e in events)
+    assert [e.ts for e in events] == sorted({e.ts for e in events})  # strictly increasing
+    assert {e.ts.utcoffset() for e in events} == {timedelta(0)}
+    first, second = events[0], events[1]
+    assert (first.job_id, first.concept_id, second.concept_id) == (job, None, concept)
+    assert (first.level, first.category, first.step) == (
+        LogLevel.warning,
+        LogCategory.llm,
+        "content_generation",
+    )
+    assert (first.details, first.duration_ms) == ({"i": 0, "model": "m"}, 1.5)
+    st = logship.stats()
+    assert (st.emitted, st.shipped, st.dropped, st.pending) == (250, 250, 0, 0)
+
+
+def test_a_full_batch_ships_without_waiting_for_the_interval(url: str) -> None:
+    logship.configure_logship(
+        _app(url), _settings(log_batch_size=10, log_flush_interval_ms=60_000), source="t"
+    )
+    time.sleep(0.1)  # the shipper is now parked on its (one-minute) interval
+    for i in range(25):
+        logship.emit(f"e{i}")
+    wait_for(lambda: logship.stats().shipped == 20)
+    assert [len(b.events) for b in shipped(url)] == [10, 10]
+    assert logship.stats().pending == 5
+    assert logship.flush(10)
+    assert [len(b.events) for b in shipped(url)] == [10, 10, 5]
+
+
+def test_a_partial_batch_ships_after_the_interval(url: str) -> None:
+    logship.configure_logship(
+        _app(url), _settings(log_batch_size=1000, log_flush_interval_ms=50), source="t"
+    )
+    for i in range(3):
+        logship.emit(f"e{i}")
+    wait_for(lambda: len(events_of(url)) == 3)
+
+
+def test_events_emitted_before_configure_are_kept_and_shipped(url: str) -> None:
+    for i in range(5):
+        logship.emit(f"early {i}")
+    st = logship.stats()
+    assert (st.configured, st.pending, st.shipped) == (False, 5, 0)
+    assert not logship.flush(0.1)
+    logship.configure_logship(_app(url), _settings(), source="t")
+    assert logship.flush(10)
+    assert [e.message for e in events_of(url)] == [f"early {i}" for i in range(5)]
+
+
+def test_details_are_size_capped_with_a_marker(url: str) -> None:
+    logship.configure_logship(_app(url), _settings(log_details_max_bytes=256), source="t")
+    circular: dict[str, Any] = {}
+    circular["self"] = circular
+    logship.emit("big", details={"blob": "x" * 10_000})
+    logship.emit("odd", details={"when": object(), "n": 1})
+    logship.emit("circular", details=circular)
+    assert logship.flush(10)
+    big, odd, circ = events_of(url)
+    assert big.details["_truncated"] is True
+    assert big.details["original_bytes"] > 10_000
+    assert len(json.dumps(big.details)) <= 256
+    assert odd.details["n"] == 1
+    assert odd.details["when"].startswith("<object")
+    assert "_unserializable" in circ.details
+
+
+def test_emit_never_raises_and_keeps_events_valid(url: str) -> None:
+    logship.configure_logship(_app(url), _settings(), source="t")
+    logship.emit(12345)  # type: ignore[arg-type]
+    logship.emit("m" * 5000, step="s" * 200)
+    logship.emit("bad level", level="loud", category="nope")  # type: ignore[arg-type]
+    assert logship.flush(10)
+    first, long, odd = events_of(url)
+    assert [first.message, long.message] == ["12345", "m" * 2000]
+    assert long.step == "s" * 64
+    assert (odd.level, odd.category) == (LogLevel.info, LogCategory.workflow)
+
+
+def test_the_buffer_bound_drops_counts_and_warns(caplog: pytest.LogCaptureFixture) -> None:
+    logship.reset(1.0)
+    unreachable = f"redis://127.0.0.1:{closed_port()}/0"
+    try:
+        logship.configure_logship(
+            _app(unreachable), _settings(log_buffer_max=100, log_batch_size=10), source="t"
+        )
+        with caplog.at_level(logging.WARNING, logger="roadmap_core.logship"):
+            for i in range(250):
+                logship.emit(f"e{i}")
+            wait_for(lambda: logship.stats().send_failures >= 1)
+        st = logship.stats()
+        assert (st.emitted, st.shipped, st.pending, st.dropped) == (250, 0, 100, 150)
+        assert any("dropped" in r.getMessage() for r in caplog.records)
+        assert any("could not ship" in r.getMessage() for r in caplog.records)
+
+        with caplog.at_level(logging.WARNING, logger="roadmap_core.logship"):
+            assert logship.shutdown(0.2) is False
+        st = logship.stats()
+        assert (st.shipped, st.pending, st.dropped) == (0, 0, 250)
+        assert any("100 events dropped" in r.getMessage() for r in caplog.records)
+    finally:
+        logship.reset(0.1)
+
+
+def test_broker_outage_keeps_events_and_retries(own_redis: EmbeddedRedis) -> None:
+    logship.reset(1.0)
+    url = own_redis.url
+    try:
+        logship.configure_logship(_app(url), _settings(log_batch_size=50), source="t")
+        own_redis.stop()
+        for i in range(300):
+            logship.emit(f"during outage {i}")
+        wait_for(lambda: logship.stats().send_failures >= 1)
+        assert not logship.flush(0.2)
+        assert logship.stats().pending == 300
+        own_redis.start()  # same port, empty
+        assert logship.flush(30)
+        assert [e.message for e in events_of(url)] == [f"during outage {i}" for i in range(300)]
+        st = logship.stats()
+        assert (st.shipped, st.dropped, st.pending) == (300, 0, 0)
+    finally:
+        logship.reset(0.1)
+
+
+def test_log_step_reports_start_finish_and_errors(url: str) -> None:
+    logship.configure_logship(_app(url), _settings(), source="t")
+    job = uuid.uuid4()
+    with logship.log_step("curriculum_design", job_id=job, category=LogCategory.llm) as step:
+        step.details["total_tokens"] = 42
+    with (
+        pytest.raises(ValueError, match="boom"),
+        logship.log_step("validation", job_id=job, details={"round": 1}),
+    ):
+        raise ValueError("boom")
+    assert logship.flush(10)
+    started, finished, v_started, failed = events_of(url)
+    assert (started.message, started.step, started.duration_ms) == (
+        "curriculum_design started",
+        "curriculum_design",
+        None,
+    )
+    assert finished.message == "curriculum_design finished"
+    assert finished.details == {"total_tokens": 42}
+    assert finished.duration_ms is not None
+    assert finished.duration_ms >= 0
+    assert finished.category is LogCategory.llm
+    assert finished.job_id == job
+    assert v_started.details == {"round": 1}
+    assert failed.level is LogLevel.error
+    assert failed.message == "validation failed: ValueError: boom"
+    assert failed.details == {"round": 1, "error_type": "ValueError", "error": "ValueError: boom"}
+
+
+def test_concurrent_emitters_lose_and_duplicate_nothing(url: str) -> None:
+    logship.configure_logship(_app(url), _settings(log_batch_size=200), source="t")
+
+    def work(n: int) -> None:
+        for i in range(500):
+            logship.emit(f"{n}:{i}")
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert logship.flush(10)
+    messages = [e.message for e in events_of(url)]
+    assert sorted(messages) == sorted(f"{n}:{i}" for n in range(4) for i in range(500))
+    for n in range(4):  # each thread's events keep their order
+        mine = [m for m in messages if m.startswith(f"{n}:")]
+        assert mine == [f"{n}:{i}" for i in range(500)]
+
+
+def test_a_forked_child_starts_empty_and_unconfigured(url: str) -> None:
+    logship.configure_logship(_app(url), _settings(log_flush_interval_ms=60_000), source="t")
+    logship.emit("parent before fork")
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        try:
+            before = logship.stats()
+            logship.emit("child event")
+            after = logship.stats()
+            payload = json.dumps([before.as_dict(), after.as_dict()]).encode()
+            os.write(write_end, payload)
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        before, after = json.loads(pipe.read())
+    os.waitpid(pid, 0)
+    assert before == {
+        "emitted": 0,
+        "shipped": 0,
+        "dropped": 0,
+        "pending": 0,
+        "send_failures": 0,
+        "configured": False,
+    }
+    assert (after["emitted"], after["pending"]) == (1, 1)
+    assert logship.flush(10)
+    assert [e.message for e in events_of(url)] == ["parent before fork"]

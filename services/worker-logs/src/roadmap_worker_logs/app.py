@@ -1,0 +1,66 @@
+"""The logs worker's Celery app: ``celery -A roadmap_worker_logs.app:celery_app worker``.
+
+Pool: **prefork**, concurrency ``LOGS_WORKER_CONCURRENCY`` (default 2). Each child
+builds its own event loop + engine in ``worker_process_init`` (never inherited
+from the parent) and disposes them in ``worker_process_shutdown``. Prefork over
+solo/threads because JSON decoding and validation of large batches is CPU work
+that threads would serialise on the GIL, a child that dies mid-batch is replaced
+while ``reject_on_worker_lost`` requeues its message, and a stuck child is
+bounded by the hard time limit. With solo/threads the runtime is built lazily in
+the worker process by the first task and closed on ``worker_shutdown``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery.signals import (
+    setup_logging,
+    worker_process_init,
+    worker_process_shutdown,
+    worker_shutdown,
+)
+from kombu import Exchange, Queue
+
+from roadmap_core.celery_app import create_celery_app
+from roadmap_core.contracts import LOGS_QUEUE
+from roadmap_worker_logs.runtime import close_runtime, get_runtime
+from roadmap_worker_logs.settings import SERVICE_NAME, LogsWorkerSettings
+from roadmap_worker_logs.tasks import register_tasks
+
+settings = LogsWorkerSettings()
+
+celery_app = create_celery_app(SERVICE_NAME, settings)
+celery_app.conf.update(
+    # This worker serves the logs queue only, even when started without -Q.
+    task_queues=(Queue(LOGS_QUEUE, Exchange(LOGS_QUEUE), routing_key=LOGS_QUEUE),),
+    task_default_queue=LOGS_QUEUE,
+    worker_pool="prefork",
+    worker_concurrency=settings.logs_worker_concurrency,
+    worker_prefetch_multiplier=settings.logs_prefetch_multiplier,
+)
+register_tasks(celery_app, settings)
+
+
+@setup_logging.connect
+def _setup_logging(**_: Any) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s",
+    )
+
+
+@worker_process_init.connect
+def _start_child(**_: Any) -> None:
+    get_runtime(settings)
+
+
+@worker_process_shutdown.connect
+def _stop_child(**_: Any) -> None:
+    close_runtime()
+
+
+@worker_shutdown.connect
+def _stop_main(**_: Any) -> None:
+    close_runtime()
