@@ -1,0 +1,251 @@
+"""Roadmap Agent on Railway, as code (railway-sdk).
+
+The Railway CLI evaluates ``.railway/railway.py`` (``railway config plan`` /
+``apply``), which loads this module and calls :func:`build_project`. The result
+is the whole environment: the Postgres and Redis plugins and one service per
+deployable, each built from its own Dockerfile with the repository root as
+build context and redeployed only when its watch patterns match a change.
+
+Besides plain tuning values, variables are references or ``preserve()``: the
+database URLs come from the plugins, and the secrets live once, on
+``roadmap-api`` (set with ``railway variable set``; see README.md), from where the
+other services reference them. Nothing secret is written here.
+
+Only the standard library and ``railway_sdk`` are imported: the CLI evaluates
+this file with whatever ``python3`` is first on ``PATH``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from railway_sdk import Project, Service, github, postgres, preserve, project, redis, service
+
+PROJECT_NAME = "roadmap-agent"
+ROOT_DIRECTORY = "/"
+
+API = "roadmap-api"
+WORKER_LOGS = "roadmap-worker-logs"
+WORKER_CONTENT = "roadmap-worker-content"
+FLOWER = "roadmap-flower"
+
+# The port the API listens on inside Railway; public and custom domains target it.
+API_PORT = 8080
+API_HEALTHCHECK_PATH = "/healthz"
+MIGRATE_COMMAND = "roadmap-db migrate"
+
+# Soft shutdown (Celery) and draining (Railway) are set together: after SIGTERM a
+# worker finishes or hands back its tasks within the soft-shutdown timeout, and
+# Railway waits the draining time before SIGKILL. Draining leaves 30 s for the
+# cold shutdown that follows (cancelling, requeueing, closing pools).
+CONTENT_SOFT_SHUTDOWN_S = 30
+LOGS_SOFT_SHUTDOWN_S = 10
+SHUTDOWN_MARGIN_S = 30
+# uvicorn's graceful shutdown (open SSE streams are closed after it).
+API_GRACEFUL_SHUTDOWN_S = 20
+
+# The start commands equal the CMD of each image (a test holds them equal). A
+# Dockerfile service's start command runs in exec form, so a shell expands the
+# variables; the inner command has no quotes so any argv splitter reads it alike.
+API_START = (
+    '/bin/sh -c "exec uvicorn roadmap_api.main:app --host 0.0.0.0 --port ${PORT:-8000}'
+    " --workers ${WEB_CONCURRENCY:-2} --proxy-headers"
+    ' --timeout-graceful-shutdown ${UVICORN_GRACEFUL_SHUTDOWN_S:-20}"'
+)
+CONTENT_START = (
+    '/bin/sh -c "exec celery -A roadmap_worker_content.app:celery_app worker'
+    " -Q content_generation --pool prefork --concurrency ${WORKER_CONCURRENCY:-2}"
+    " --max-tasks-per-child ${WORKER_MAX_TASKS_PER_CHILD:-200} --hostname content@%h"
+    " --without-gossip --without-mingle"
+    ' -- worker.soft_shutdown_timeout=${SOFT_SHUTDOWN_TIMEOUT_S:-20}"'
+)
+LOGS_START = (
+    '/bin/sh -c "exec celery -A roadmap_worker_logs.app:celery_app worker -Q logs'
+    " --concurrency ${LOGS_WORKER_CONCURRENCY:-2}"
+    " --max-tasks-per-child ${LOGS_WORKER_MAX_TASKS_PER_CHILD:-1000} --hostname logs@%h"
+    " --without-gossip --without-mingle"
+    ' -- worker.soft_shutdown_timeout=${LOGS_SOFT_SHUTDOWN_TIMEOUT_S:-10}"'
+)
+
+SHARED_WATCH = ("libs/**", "pyproject.toml")
+
+
+@dataclass(frozen=True)
+class Options:
+    """What differs between deployments of this project; set in ``.railway/railway.py``."""
+
+    with_flower: bool = False
+    api_custom_domains: Sequence[str] = ()
+    # "owner/name" to connect the services to GitHub (autodeploys on push,
+    # filtered by the watch patterns); None when CI deploys with ``railway up``.
+    github_repo: str | None = None
+    github_branch: str = "main"
+
+
+@dataclass(frozen=True)
+class Size:
+    """Default replicas and per-replica limits (Railway bills usage, up to these)."""
+
+    replicas: int
+    vcpu: int
+    memory_mb: int
+
+    def deploy_limits(self) -> dict[str, Any]:
+        return {
+            "limitOverride": {
+                "containers": {"cpu": self.vcpu, "memoryBytes": self.memory_mb * 1024 * 1024}
+            }
+        }
+
+
+SIZES: Mapping[str, Size] = {
+    API: Size(replicas=1, vcpu=1, memory_mb=1024),
+    WORKER_CONTENT: Size(replicas=1, vcpu=1, memory_mb=1024),
+    WORKER_LOGS: Size(replicas=1, vcpu=1, memory_mb=512),
+    FLOWER: Size(replicas=1, vcpu=1, memory_mb=256),
+}
+
+
+def watch_patterns(folder: str) -> list[str]:
+    return [f"{folder}/**", *SHARED_WATCH]
+
+
+def _dockerfile_build(dockerfile: str, watch: Sequence[str]) -> dict[str, Any]:
+    return {"builder": "DOCKERFILE", "dockerfilePath": dockerfile, "watchPatterns": list(watch)}
+
+
+def _deploy(name: str, *, draining_s: int, overlap_s: int = 0) -> dict[str, Any]:
+    return {
+        "restartPolicyType": "ON_FAILURE",
+        "restartPolicyMaxRetries": 10,
+        "drainingSeconds": draining_s,
+        "overlapSeconds": overlap_s,
+        **SIZES[name].deploy_limits(),
+    }
+
+
+def _source(options: Options) -> dict[str, Any] | None:
+    if options.github_repo is None:
+        return None
+    # checkSuites: Railway waits for the repository's GitHub checks (the service's
+    # workflow) to pass before it deploys a push.
+    source: dict[str, Any] = github(
+        options.github_repo, branch=options.github_branch, checkSuites=True
+    )
+    return source
+
+
+def build_project(ctx: Any = None, options: Options | None = None) -> Project:
+    """The desired state of one Railway environment (``ctx`` is the CLI's context)."""
+    options = options or Options()
+    db = postgres("Postgres")
+    cache = redis("Redis")
+    backing = {
+        "APP_ENV": "production",
+        "DATABASE_URL": db.env.DATABASE_URL,
+        "REDIS_URL": cache.env.REDIS_URL,
+    }
+
+    api = service(
+        API,
+        source=_source(options),
+        root=ROOT_DIRECTORY,
+        build=_dockerfile_build("services/api/Dockerfile", watch_patterns("services/api")),
+        start=API_START,
+        # Migrations run once per deploy, before the new API starts; workers never migrate.
+        preDeploy=[MIGRATE_COMMAND],
+        healthcheck=API_HEALTHCHECK_PATH,
+        healthcheckTimeout=120,
+        replicas=SIZES[API].replicas,
+        deploy=_deploy(API, draining_s=API_GRACEFUL_SHUTDOWN_S + SHUTDOWN_MARGIN_S, overlap_s=20),
+        domains=[{"domain": domain, "port": API_PORT} for domain in options.api_custom_domains],
+        env={
+            **backing,
+            "PORT": str(API_PORT),
+            "WEB_CONCURRENCY": "2",
+            "UVICORN_GRACEFUL_SHUTDOWN_S": str(API_GRACEFUL_SHUTDOWN_S),
+            "DB_POOL_SIZE": "5",
+            "DB_MAX_OVERFLOW": "5",
+            # The one home of the shared secrets; set once with `railway variable set`.
+            "JWT_SECRET_KEY": preserve(),
+            "OPENAI_API_KEY": preserve(),
+            # Read by the pre-deploy `roadmap-db migrate` to create the first admin.
+            "ADMIN_EMAIL": preserve(),
+            "ADMIN_PASSWORD": preserve(),
+            # "user:password" for roadmap-flower, which references it from here.
+            **({"FLOWER_BASIC_AUTH": preserve()} if options.with_flower else {}),
+        },
+    )
+
+    content = service(
+        WORKER_CONTENT,
+        source=_source(options),
+        root=ROOT_DIRECTORY,
+        build=_dockerfile_build(
+            "services/worker-content/Dockerfile", watch_patterns("services/worker-content")
+        ),
+        start=CONTENT_START,
+        replicas=SIZES[WORKER_CONTENT].replicas,
+        deploy=_deploy(WORKER_CONTENT, draining_s=CONTENT_SOFT_SHUTDOWN_S + SHUTDOWN_MARGIN_S),
+        env={
+            **backing,
+            "OPENAI_API_KEY": api.env.OPENAI_API_KEY,
+            # Only for an OpenAI-compatible endpoint other than OpenAI's; set it here.
+            "OPENAI_BASE_URL": preserve(),
+            "WORKER_CONCURRENCY": "2",
+            "WORKER_MAX_TASKS_PER_CHILD": "200",
+            "SOFT_SHUTDOWN_TIMEOUT_S": str(CONTENT_SOFT_SHUTDOWN_S),
+            "WORKER_DB_POOL_SIZE": "2",
+            "WORKER_DB_MAX_OVERFLOW": "2",
+        },
+    )
+
+    logs = service(
+        WORKER_LOGS,
+        source=_source(options),
+        root=ROOT_DIRECTORY,
+        build=_dockerfile_build(
+            "services/worker-logs/Dockerfile", watch_patterns("services/worker-logs")
+        ),
+        start=LOGS_START,
+        replicas=SIZES[WORKER_LOGS].replicas,
+        deploy=_deploy(WORKER_LOGS, draining_s=LOGS_SOFT_SHUTDOWN_S + SHUTDOWN_MARGIN_S),
+        env={
+            **backing,
+            "LOGS_WORKER_CONCURRENCY": "2",
+            "LOGS_WORKER_MAX_TASKS_PER_CHILD": "1000",
+            "LOGS_SOFT_SHUTDOWN_TIMEOUT_S": str(LOGS_SOFT_SHUTDOWN_S),
+            "LOGS_DB_POOL_SIZE": "2",
+            "LOGS_DB_MAX_OVERFLOW": "1",
+        },
+    )
+
+    resources: list[Service] = [db, cache, api, logs, content]
+    if options.with_flower:
+        resources.append(_flower(options, cache.env.REDIS_URL, api))
+    return project(PROJECT_NAME, resources=resources)
+
+
+def _flower(options: Options, redis_url: dict[str, str], api: Service) -> Service:
+    """Celery Flower from the all-roles image, behind HTTP basic auth."""
+    return service(
+        FLOWER,
+        source=_source(options),
+        root=ROOT_DIRECTORY,
+        build=_dockerfile_build(
+            "infra/railway/Dockerfile",
+            ["infra/railway/Dockerfile", "infra/railway/entrypoint.sh", "pyproject.toml"],
+        ),
+        # No start command: the image's ENTRYPOINT picks the role from SERVICE_TYPE.
+        replicas=SIZES[FLOWER].replicas,
+        deploy=_deploy(FLOWER, draining_s=10),
+        env={
+            "SERVICE_TYPE": "flower",
+            "PORT": "5555",
+            "REDIS_URL": redis_url,
+            # Declared (preserved) on roadmap-api next to the other secrets.
+            "FLOWER_BASIC_AUTH": api.env.FLOWER_BASIC_AUTH,
+        },
+    )

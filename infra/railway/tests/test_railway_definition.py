@@ -1,0 +1,391 @@
+"""The Railway definition, evaluated as the Railway CLI evaluates `.railway/railway.py`."""
+
+from __future__ import annotations
+
+import importlib
+import math
+import re
+import shlex
+from collections import Counter
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from infra.railway.tests.railway_testkit import (
+    APP_SERVICES,
+    PRESERVE,
+    REPO,
+    AppService,
+    Dockerfile,
+    Graph,
+    settings_variables,
+)
+from roadmap_core.contracts import CONTENT_QUEUE, LOGS_QUEUE
+
+BACKING = {"DATABASE_URL": "${{Postgres.DATABASE_URL}}", "REDIS_URL": "${{Redis.REDIS_URL}}"}
+SECRET_NAME = re.compile(r"(KEY|SECRET|PASSWORD|TOKEN|AUTH|CREDENTIAL)", re.IGNORECASE)
+SECRET_SHAPES = (
+    re.compile(r"\bsk-[A-Za-z0-9_-]{8,}"),  # OpenAI-style keys
+    re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}"),  # GitHub tokens
+    re.compile(r"\bAKIA[0-9A-Z]{16}\b"),  # AWS access key ids
+    re.compile(r"://[^/\s:@]+:[^/\s@]+@"),  # credentials inside a URL
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+)
+
+
+def _entropy_bits_per_char(text: str) -> float:
+    counts = Counter(text)
+    return -sum(n / len(text) * math.log2(n / len(text)) for n in counts.values())
+
+
+def looks_secret(value: str) -> bool:
+    if any(shape.search(value) for shape in SECRET_SHAPES):
+        return True
+    # Long random-looking tokens (hex/base64 secrets) mix letters and digits and have a
+    # high per-character entropy; names, paths and flags do not.
+    return any(
+        re.search(r"\d", token)
+        and re.search(r"[A-Za-z]", token)
+        and _entropy_bits_per_char(token) > 3.5
+        for token in re.findall(r"[A-Za-z0-9+=_-]{24,}", value)
+    )
+
+
+def test_the_secret_detector_catches_what_it_should() -> None:
+    assert looks_secret("sk-proj-abcdefgh12345678")
+    assert looks_secret("postgresql://postgres:hunter2@db:5432/railway")
+    assert looks_secret("3f9c2a7e1b8d4c6f0a5e9b2d7c1f8a3e6b4d0c9f")
+    assert not looks_secret("production")
+    assert not looks_secret("services/worker-content/Dockerfile")
+    assert not looks_secret("roadmap_worker_content.app:celery_app --max-tasks-per-child 200")
+    assert not looks_secret("${{Postgres.DATABASE_URL}}")
+
+
+def test_the_cli_evaluates_the_entry_and_gets_the_whole_project(
+    cli_payload: dict[str, Any], graph: Graph
+) -> None:
+    assert cli_payload["partial"] is None, "one file owns the whole environment"
+    assert graph.project["name"] == "roadmap-agent"
+    assert set(graph.resources) == {
+        "Postgres",
+        "Redis",
+        "roadmap-api",
+        "roadmap-worker-logs",
+        "roadmap-worker-content",
+    }
+    assert graph.resources["Postgres"]["engine"] == "postgres"
+    assert graph.resources["Redis"]["engine"] == "redis"
+
+
+def test_flower_is_optional_and_protected(graph: Graph, graph_with_flower: Graph) -> None:
+    assert "roadmap-flower" not in graph.resources
+    flower = graph_with_flower.resources["roadmap-flower"]
+    assert flower["build"]["dockerfilePath"] == "infra/railway/Dockerfile"
+    assert "startCommand" not in flower.get("deploy", {}), "the image entrypoint picks the role"
+    variables = graph_with_flower.variables("roadmap-flower")
+    assert variables["SERVICE_TYPE"] == "flower"
+    assert variables["REDIS_URL"] == BACKING["REDIS_URL"]
+    assert variables["FLOWER_BASIC_AUTH"] == "${{roadmap-api.FLOWER_BASIC_AUTH}}"
+    assert graph_with_flower.variables("roadmap-api")["FLOWER_BASIC_AUTH"] == PRESERVE
+    assert "FLOWER_BASIC_AUTH" not in graph.variables("roadmap-api")
+
+
+def test_every_service_builds_its_own_dockerfile_from_the_repo_root(
+    graph: Graph, app_service: AppService
+) -> None:
+    node = graph.resources[app_service.name]
+    assert node["source"]["rootDirectory"] == "/"
+    assert node["build"]["builder"] == "DOCKERFILE"
+    dockerfile = node["build"]["dockerfilePath"]
+    assert dockerfile == f"{app_service.folder}/Dockerfile"
+    assert (REPO / dockerfile).is_file()
+
+
+def test_watch_patterns_are_the_service_the_libraries_and_the_workspace(
+    graph: Graph, app_service: AppService
+) -> None:
+    patterns = graph.resources[app_service.name]["build"]["watchPatterns"]
+    assert patterns == [f"{app_service.folder}/**", "libs/**", "pyproject.toml"]
+
+
+def test_start_command_is_the_images_cmd(
+    graph: Graph, dockerfiles: dict[str, Dockerfile], app_service: AppService
+) -> None:
+    start = graph.resources[app_service.name]["deploy"]["startCommand"]
+    cmd = dockerfiles[app_service.name].exec_form("CMD")
+    assert shlex.split(start) == cmd
+    # Railway runs a Dockerfile service's start command in exec form: a shell must expand it.
+    assert cmd is not None
+    assert cmd[:2] == ["/bin/sh", "-c"]
+    assert cmd[2].startswith("exec ")
+    assert app_service.entry in cmd[2]
+
+
+def test_workers_consume_their_own_queue(graph: Graph) -> None:
+    def queue_of(service: str) -> str:
+        words = shlex.split(shlex.split(graph.resources[service]["deploy"]["startCommand"])[2])
+        return words[words.index("-Q") + 1]
+
+    assert queue_of("roadmap-worker-content") == CONTENT_QUEUE
+    assert queue_of("roadmap-worker-logs") == LOGS_QUEUE
+    content = graph.resources["roadmap-worker-content"]["deploy"]["startCommand"]
+    assert "--pool prefork" in content
+
+
+def test_only_the_api_migrates_and_it_does_so_before_deploying(graph: Graph) -> None:
+    api = graph.resources["roadmap-api"]["deploy"]
+    assert api["preDeployCommand"] == ["roadmap-db migrate"]
+    for name in ("roadmap-worker-content", "roadmap-worker-logs"):
+        deploy = graph.resources[name]["deploy"]
+        assert "preDeployCommand" not in deploy
+        assert "migrate" not in deploy["startCommand"]
+
+
+def test_the_api_is_health_checked_and_reachable(
+    graph: Graph, graph_with_flower: Graph, dockerfiles: dict[str, Dockerfile]
+) -> None:
+    api = graph.resources["roadmap-api"]
+    assert api["deploy"]["healthcheckPath"] == "/healthz"
+    healthcheck = [i for i in dockerfiles["roadmap-api"].instructions if i.keyword == "HEALTHCHECK"]
+    assert len(healthcheck) == 1
+    assert "/healthz" in healthcheck[0].args
+    port = graph.variables("roadmap-api")["PORT"]
+    domains = graph_with_flower.resources["roadmap-api"]["networking"]["customDomains"]
+    assert domains == {"api.example.com": {"port": int(port)}}
+    for worker in ("roadmap-worker-content", "roadmap-worker-logs"):
+        assert "healthcheckPath" not in graph.resources[worker]["deploy"]
+        assert "networking" not in graph.resources[worker]
+
+
+def _start_default(start: str, variable: str) -> str:
+    match = re.search(r"\$\{" + re.escape(variable) + r":-([^}]*)\}", start)
+    assert match, f"{variable} not in start command"
+    return match.group(1)
+
+
+@pytest.mark.parametrize(
+    ("service", "soft_shutdown_var"),
+    [
+        ("roadmap-worker-content", "SOFT_SHUTDOWN_TIMEOUT_S"),
+        ("roadmap-worker-logs", "LOGS_SOFT_SHUTDOWN_TIMEOUT_S"),
+    ],
+)
+def test_draining_outlasts_the_soft_shutdown(
+    graph: Graph, service: str, soft_shutdown_var: str
+) -> None:
+    deploy = graph.resources[service]["deploy"]
+    start = deploy["startCommand"]
+    assert f"worker.soft_shutdown_timeout=${{{soft_shutdown_var}:-" in start
+    soft = float(
+        graph.variables(service).get(soft_shutdown_var, _start_default(start, soft_shutdown_var))
+    )
+    # Draining is a number (Railway rejects a string), with room for the cold shutdown after.
+    assert isinstance(deploy["drainingSeconds"], int)
+    assert deploy["drainingSeconds"] >= soft + 10
+
+
+def test_the_api_drains_longer_than_uvicorn_waits(graph: Graph) -> None:
+    deploy = graph.resources["roadmap-api"]["deploy"]
+    graceful = float(graph.variables("roadmap-api")["UVICORN_GRACEFUL_SHUTDOWN_S"])
+    assert deploy["drainingSeconds"] >= graceful + 10
+
+
+def test_restart_policy_and_sizes(graph: Graph, app_service: AppService) -> None:
+    deploy = graph.resources[app_service.name]["deploy"]
+    assert deploy["restartPolicyType"] == "ON_FAILURE"
+    assert deploy["restartPolicyMaxRetries"] >= 1
+    assert deploy["numReplicas"] >= 1
+    limits = deploy["limitOverride"]["containers"]
+    assert limits["cpu"] >= 1
+    assert limits["memoryBytes"] >= 256 * 1024 * 1024
+
+
+def test_backing_services_are_references(graph: Graph, app_service: AppService) -> None:
+    variables = graph.variables(app_service.name)
+    for key, rendered in BACKING.items():
+        assert variables[key] == rendered
+    assert variables["APP_ENV"] == "production"
+
+
+def test_shared_secrets_live_on_the_api_and_are_referenced_from_there(graph: Graph) -> None:
+    api = graph.variables("roadmap-api")
+    for key in ("JWT_SECRET_KEY", "OPENAI_API_KEY", "ADMIN_EMAIL", "ADMIN_PASSWORD"):
+        assert api[key] == PRESERVE
+    content = graph.variables("roadmap-worker-content")
+    assert content["OPENAI_API_KEY"] == "${{roadmap-api.OPENAI_API_KEY}}"
+    logs = graph.variables("roadmap-worker-logs")
+    assert not {"OPENAI_API_KEY", "JWT_SECRET_KEY"} & set(logs), "the logs worker needs no secret"
+
+
+def test_every_reference_resolves(graph: Graph, graph_with_flower: Graph) -> None:
+    for g in (graph, graph_with_flower):
+        addresses = {r["address"]: r for r in g.project["resources"]}
+        for name in g.services():
+            for key, value in g.raw_variables(name).items():
+                if value["type"] != "reference":
+                    continue
+                target = addresses[value["resource"]]
+                if target["type"] == "database":
+                    assert value["output"] == target["output"], (name, key)
+                else:
+                    # A variable referenced on another service must be declared there.
+                    assert value["output"] in target.get("variables", {}), (name, key)
+
+
+def test_no_value_looks_like_a_secret(graph: Graph, graph_with_flower: Graph) -> None:
+    for g in (graph, graph_with_flower):
+        for name, node in g.resources.items():
+            for key, value in g.raw_variables(name).items():
+                if SECRET_NAME.search(key):
+                    assert value["type"] in {"reference", "sharedReference", "preserve"}, (
+                        name,
+                        key,
+                    )
+                if value["type"] == "literal":
+                    assert not looks_secret(value["value"]), (name, key)
+            for text in _strings(node):
+                assert not looks_secret(text), (name, text)
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+# Variables consumed by the start command or `roadmap-db migrate`, not by the settings class.
+NON_SETTINGS = {
+    "roadmap-api": {
+        "PORT",
+        "WEB_CONCURRENCY",
+        "UVICORN_GRACEFUL_SHUTDOWN_S",
+        "ADMIN_EMAIL",
+        "ADMIN_PASSWORD",
+        "OPENAI_API_KEY",
+        "FLOWER_BASIC_AUTH",
+    },
+    "roadmap-worker-content": set(),
+    "roadmap-worker-logs": {"LOGS_SOFT_SHUTDOWN_TIMEOUT_S", "LOGS_WORKER_MAX_TASKS_PER_CHILD"},
+}
+
+
+def _settings_class(app_service: AppService) -> Any:
+    module, _, name = app_service.settings.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def test_every_variable_is_read_by_the_service(graph: Graph, app_service: AppService) -> None:
+    """A typo in a variable name would silently leave the default in place."""
+    fields = {name.upper() for name in _settings_class(app_service).model_fields}
+    declared = set(graph.variables(app_service.name))
+    unknown = declared - fields - NON_SETTINGS[app_service.name]
+    assert not unknown, f"{app_service.name} does not read {sorted(unknown)}"
+
+
+@pytest.mark.parametrize(
+    ("service", "variable", "field"),
+    [
+        ("roadmap-worker-content", "WORKER_CONCURRENCY", "worker_concurrency"),
+        ("roadmap-worker-content", "WORKER_MAX_TASKS_PER_CHILD", "worker_max_tasks_per_child"),
+        ("roadmap-worker-content", "SOFT_SHUTDOWN_TIMEOUT_S", "soft_shutdown_timeout_s"),
+        ("roadmap-worker-logs", "LOGS_WORKER_CONCURRENCY", "logs_worker_concurrency"),
+    ],
+)
+def test_start_command_defaults_match_the_settings(
+    graph: Graph, service: str, variable: str, field: str
+) -> None:
+    """The worker's Celery flags and its settings (used for budgets) agree on defaults."""
+    app_service = next(s for s in APP_SERVICES if s.name == service)
+    start = graph.resources[service]["deploy"]["startCommand"]
+    default = _settings_class(app_service).model_fields[field].default
+    assert float(_start_default(start, variable)) == float(default)
+
+
+POSTGRES_MAX_CONNECTIONS = 100  # PostgreSQL's default, which Railway's Postgres image keeps
+RESERVED = 3 + 5  # superuser_reserved_connections + psql/migrate/ops headroom
+
+
+def connection_budget(graph: Graph) -> dict[str, int]:
+    """Postgres connections each service may open at its configured size (see README)."""
+
+    def n(service: str, key: str, default: int) -> int:
+        return int(graph.variables(service).get(key, default))
+
+    def replicas(service: str) -> int:
+        return int(graph.resources[service]["deploy"]["numReplicas"])
+
+    api = (
+        replicas("roadmap-api")
+        * n("roadmap-api", "WEB_CONCURRENCY", 2)
+        * (n("roadmap-api", "DB_POOL_SIZE", 10) + n("roadmap-api", "DB_MAX_OVERFLOW", 10))
+    )
+    content = replicas("roadmap-worker-content") * (
+        n("roadmap-worker-content", "WORKER_CONCURRENCY", 2)
+        * (
+            n("roadmap-worker-content", "WORKER_DB_POOL_SIZE", 2)
+            + n("roadmap-worker-content", "WORKER_DB_MAX_OVERFLOW", 2)
+        )
+        + 2  # the reconciler's lock connection and its working connection
+    )
+    logs = (
+        replicas("roadmap-worker-logs")
+        * n("roadmap-worker-logs", "LOGS_WORKER_CONCURRENCY", 2)
+        * (
+            n("roadmap-worker-logs", "LOGS_DB_POOL_SIZE", 2)
+            + n("roadmap-worker-logs", "LOGS_DB_MAX_OVERFLOW", 1)
+        )
+    )
+    return {"roadmap-api": api, "roadmap-worker-content": content, "roadmap-worker-logs": logs}
+
+
+def test_connection_budget_fits_the_database(graph: Graph) -> None:
+    budget = connection_budget(graph)
+    # During a deploy the old and the new deployment of one service overlap; the
+    # largest service counted twice must still fit.
+    worst = sum(budget.values()) + max(budget.values())
+    assert worst <= POSTGRES_MAX_CONNECTIONS - RESERVED, budget
+
+
+def test_readme_states_the_same_budget(graph: Graph) -> None:
+    readme = (REPO / "infra" / "railway" / "README.md").read_text()
+    budget = connection_budget(graph)
+    for service, connections in budget.items():
+        assert re.search(rf"`{service}`[^\n]*\| \*\*{connections}\*\*", readme), service
+    total = sum(budget.values())
+    assert f"**{total}**" in readme
+
+
+def test_the_entry_only_chooses_options(
+    definition: ModuleType, cli_payload: dict[str, Any]
+) -> None:
+    """`.railway/railway.py` with its shipped options is the definition's default project."""
+    assert cli_payload["project"] == definition.build_project(None, definition.Options()).to_graph()
+
+
+def test_readme_lists_every_variable_the_services_read() -> None:
+    readme = (REPO / "infra" / "railway" / "README.md").read_text()
+    section = readme[
+        readme.index("<!-- variables:begin -->") : readme.index("<!-- variables:end -->")
+    ]
+    missing = [name for name in settings_variables() if f"| `{name}` |" not in section]
+    assert not missing, (
+        f"{missing} missing from infra/railway/README.md; regenerate its table with"
+        " `uv run python infra/railway/tests/railway_testkit.py`"
+    )
+
+
+def test_readme_lists_every_variable_the_definition_sets(graph_with_flower: Graph) -> None:
+    readme = (REPO / "infra" / "railway" / "README.md").read_text()
+    section = readme[
+        readme.index("### Set by the definition") : readme.index("### Everything else")
+    ]
+    declared = {
+        key for name in graph_with_flower.services() for key in graph_with_flower.variables(name)
+    }
+    missing = sorted(key for key in declared if f"`{key}`" not in section)
+    assert not missing, f"add to the README's 'Set by the definition' table: {missing}"
