@@ -8,7 +8,7 @@ lint:            ## ruff lint + format check
 format:          ## apply ruff formatting and autofixes
 	uv run ruff check --fix . && uv run ruff format .
 typecheck:       ## mypy (strict) over every member
-	uv run mypy
+	bash .ci/typecheck.sh
 test:            ## the full test suite against real Postgres/Redis
 	uv run pytest
 bench:           ## run every benchmark and write bench/results/
