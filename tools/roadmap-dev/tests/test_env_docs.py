@@ -20,12 +20,10 @@ HEADING = "## Environment variables"
 
 
 def documented_table() -> str:
-    """The table from README.md once the draft is merged there, else from the draft."""
-    root = find_repo_root()
-    for path in (root / "README.md", root / "docs" / "README-cli-draft.md"):
-        if path.is_file() and HEADING in (text := path.read_text()):
-            return text.split(HEADING, 1)[1].split("\n## ", 1)[0]
-    raise AssertionError(f"no '{HEADING}' section in README.md or docs/README-cli-draft.md")
+    """The environment table of README.md."""
+    text = (find_repo_root() / "README.md").read_text()
+    assert HEADING in text, f"no '{HEADING}' section in README.md"
+    return text.split(HEADING, 1)[1].split("\n## ", 1)[0]
 
 
 def cli_envvars() -> set[str]:
