@@ -107,7 +107,7 @@ def _refresh_until(
 ) -> None:
     while not stop.wait(ttl_ms / 3000):
         try:
-            if not admin.eval(_REFRESH, 1, key, token):
+            if not admin.eval(_REFRESH, 1, key, token, ttl_ms):
                 log.warning("lost the claim %s (expired while we were stalled?)", key)
         except redis.RedisError:  # server restarting; the next round retries
             log.warning("could not refresh the claim %s", key, exc_info=True)

@@ -1,0 +1,1 @@
+"""Building blocks of the benchmark suite: servers, processes, load, statistics, reports."""
