@@ -7,7 +7,11 @@ up, and Redis never redelivers a message that is still being worked on.
 
 from __future__ import annotations
 
+import time
+from typing import Any, Final
+
 from celery import Celery
+from celery.signals import before_task_publish
 from kombu import Exchange, Queue
 
 from roadmap_core.contracts import CONTENT_QUEUE, CONTRACTS, LOGS_QUEUE
@@ -18,6 +22,18 @@ CONTENT_SOFT_TIME_LIMIT = 900
 CONTENT_HARD_TIME_LIMIT = 960
 LOGS_SOFT_TIME_LIMIT = 60
 LOGS_HARD_TIME_LIMIT = 90
+
+# Unix time a message was published, in its headers: Celery's protocol has no send time,
+# and the age of a queue's oldest message is what tells a stuck queue (/admin/queues).
+SENT_AT_HEADER: Final = "sent_at"
+
+
+def _stamp_sent_at(headers: dict[str, Any] | None = None, **_: Any) -> None:
+    if headers is not None:
+        headers.setdefault(SENT_AT_HEADER, time.time())
+
+
+before_task_publish.connect(_stamp_sent_at, weak=False, dispatch_uid="roadmap-sent-at")
 
 
 def create_celery_app(name: str, settings: RedisSettings) -> Celery:

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from celery import Celery
+from kombu import Producer
 from pydantic import BaseModel, ConfigDict, Field
 
 from roadmap_core.domain import LogCategory, LogLevel
@@ -123,10 +124,14 @@ CONTRACTS: Final[dict[str, Contract]] = {
 }
 
 
-def send(app: Celery, contract: Contract, payload: Payload) -> str:
+def send(
+    app: Celery, contract: Contract, payload: Payload, *, producer: Producer | None = None
+) -> str:
     """Publish ``payload`` for ``contract``; returns the task id.
 
-    Blocking (kombu is synchronous): async callers run it in a thread.
+    Blocking (kombu is synchronous): async callers run it in a thread. ``producer`` (one
+    acquired from ``app.producer_or_acquire()``) lets a caller publish several messages
+    through one producer, e.g. inside ``producer.batch()``.
     """
     if not isinstance(payload, contract.payload):
         raise TypeError(f"{contract.name} takes {contract.payload.__name__}")
@@ -135,6 +140,7 @@ def send(app: Celery, contract: Contract, payload: Payload) -> str:
         args=(payload.model_dump(mode="json"),),
         queue=contract.queue,
         ignore_result=True,
+        producer=producer,
     )
     return str(result.id)
 

@@ -1,0 +1,119 @@
+"""The API's side of jobs: submitting under quotas, locking one's own job, soft delete.
+
+The other API transitions of docs/jobs.md (cancel, review, retry, regenerate) are in
+``job_lifecycle``. Callers commit, and only then send the matching task: the job row is
+the outbox, and ``enqueued_at`` tells the reconciler when to send again if a send is lost.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from roadmap_db.models import RoadmapJob
+
+DAY_MS = 24 * 3600 * 1000
+
+
+def uuid7_floor(unix_ms: int) -> uuid.UUID:
+    """The smallest UUIDv7 of this millisecond: ids are time-ordered, so ``id >= floor``
+    selects rows created since then through the (owner_id, id) index."""
+    return uuid.UUID(int=(unix_ms << 80) | (0x7 << 76) | (0b10 << 62))
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaLimits:
+    max_active_jobs: int
+    jobs_per_day: int
+    tokens_per_day: int
+
+
+@dataclass(frozen=True, slots=True)
+class CreateOutcome:
+    """What ``create_job`` did. ``created_at`` is set only when the row was inserted."""
+
+    user_ok: bool
+    active_jobs: int = 0
+    jobs_today: int = 0
+    tokens_today: int = 0
+    oldest_today: datetime | None = None
+    created_at: datetime | None = None
+
+    @property
+    def created(self) -> bool:
+        return self.created_at is not None
+
+
+_SUBMIT = (
+    "SELECT user_ok, active_jobs, jobs_today, tokens_today, oldest_today, created_at"
+    " FROM roadmap_submit_job($1, $2, $3::jsonb, $4, $5, $6, $7)"
+)
+
+
+async def create_job(
+    conn: AsyncConnection,
+    *,
+    job_id: uuid.UUID,
+    owner_id: uuid.UUID,
+    request: dict[str, Any],
+    limits: QuotaLimits,
+) -> CreateOutcome:
+    """Insert a queued job if the owner is active and within every quota: one statement.
+
+    ``roadmap_submit_job`` (migration 0003) locks the owner's row, then counts and inserts,
+    so concurrent submits of one owner cannot overrun a quota. ``conn`` must be in
+    autocommit mode: the statement commits on its own and holds the owner's lock only that
+    long. It runs on the driver connection directly, skipping SQLAlchemy's per-execution
+    work: this is the API's hottest statement (see bench/enqueue.py).
+    """
+    raw = await conn.get_raw_connection()
+    row = await raw.driver_connection.fetchrow(  # type: ignore[union-attr]
+        _SUBMIT,
+        job_id,
+        owner_id,
+        json.dumps(request, separators=(",", ":")),
+        uuid7_floor(int(time.time() * 1000) - DAY_MS),
+        limits.max_active_jobs,
+        limits.jobs_per_day,
+        limits.tokens_per_day,
+    )
+    return CreateOutcome(
+        user_ok=bool(row["user_ok"]),
+        active_jobs=int(row["active_jobs"]),
+        jobs_today=int(row["jobs_today"]),
+        tokens_today=int(row["tokens_today"]),
+        oldest_today=row["oldest_today"],
+        created_at=row["created_at"],
+    )
+
+
+async def lock_owned_job(
+    session: AsyncSession, job_id: uuid.UUID, owner_id: uuid.UUID
+) -> RoadmapJob | None:
+    """The owner's (not deleted) job, locked for this transaction."""
+    stmt = (
+        select(RoadmapJob)
+        .where(
+            RoadmapJob.id == job_id,
+            RoadmapJob.owner_id == owner_id,
+            RoadmapJob.deleted_at.is_(None),
+        )
+        .with_for_update()
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def mark_deleted(session: AsyncSession, job_id: uuid.UUID) -> None:
+    """Soft delete: the row stays (the worker may still be finishing) but reads skip it."""
+    await session.execute(
+        update(RoadmapJob)
+        .where(RoadmapJob.id == job_id, RoadmapJob.deleted_at.is_(None))
+        .values(deleted_at=func.now(), updated_at=func.now())
+    )

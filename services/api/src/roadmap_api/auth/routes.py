@@ -1,0 +1,102 @@
+"""``/api/v1/auth/*`` and ``/api/v1/me*``."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request, Response, status
+
+from roadmap_api.auth import service
+from roadmap_api.auth.deps import CurrentUser
+from roadmap_api.auth.policy import MAX_LENGTH
+from roadmap_api.auth.schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyList,
+    ApiKeyOut,
+    RegisterRequest,
+    TokenOut,
+    UserOut,
+)
+from roadmap_api.db import ServicesDep, SessionDep
+from roadmap_api.responses import AUTH_ERRORS, errors
+
+router = APIRouter(prefix="/api/v1", tags=["auth"])
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+@router.post(
+    "/auth/register",
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(409, 422, 429),
+)
+async def register(
+    body: RegisterRequest, request: Request, session: SessionDep, services: ServicesDep
+) -> UserOut:
+    """Create an account. The password must pass the policy (length ≥ 12, not trivial)."""
+    user = await service.register(session, services, body, client_ip(request))
+    return UserOut.model_validate(user)
+
+
+@router.post("/auth/token", responses=errors(401, 422, 429))
+async def token(
+    request: Request,
+    session: SessionDep,
+    services: ServicesDep,
+    username: Annotated[str, Form(min_length=1, max_length=320, description="the email")],
+    password: Annotated[str, Form(min_length=1, max_length=MAX_LENGTH)],
+    grant_type: Annotated[str | None, Form(pattern="^password$")] = None,
+    scope: Annotated[str, Form(max_length=200)] = "",
+) -> TokenOut:
+    """OAuth2 password grant: exchange email + password for a bearer access token."""
+    issued = await service.login(
+        session, services, email=username, password=password, client_ip=client_ip(request)
+    )
+    return TokenOut(access_token=issued.token, expires_in=issued.expires_in)
+
+
+@router.get("/me", responses=AUTH_ERRORS)
+async def me(user: CurrentUser) -> UserOut:
+    return UserOut.model_validate(user)
+
+
+@router.get("/me/api-keys", responses=AUTH_ERRORS)
+async def list_api_keys(user: CurrentUser, session: SessionDep) -> ApiKeyList:
+    keys = await service.list_keys(session, user)
+    return ApiKeyList(items=[ApiKeyOut.model_validate(k) for k in keys])
+
+
+@router.post(
+    "/me/api-keys",
+    status_code=status.HTTP_201_CREATED,
+    responses={**AUTH_ERRORS, **errors(422)},
+)
+async def create_api_key(
+    body: ApiKeyCreate, user: CurrentUser, session: SessionDep
+) -> ApiKeyCreated:
+    """Create an API key. The full key is in this response only; it is stored hashed."""
+    key, secret = await service.create_key(session, user, body.name)
+    return ApiKeyCreated(
+        id=key.id,
+        name=key.name,
+        prefix=key.prefix,
+        created_at=key.created_at,
+        last_used_at=key.last_used_at,
+        revoked_at=key.revoked_at,
+        key=secret,
+    )
+
+
+@router.delete(
+    "/me/api-keys/{key_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={**AUTH_ERRORS, **errors(404, 422)},
+)
+async def revoke_api_key(key_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> Response:
+    """Revoke a key: it stops working immediately."""
+    await service.revoke_key(session, user, key_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,114 @@
+"""Registration, login and API keys."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+
+import anyio
+import anyio.to_thread
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from roadmap_api.auth import ratelimit
+from roadmap_api.auth.schemas import RegisterRequest
+from roadmap_api.auth.tokens import IssuedToken, issue_access_token, new_api_key
+from roadmap_api.errors import Conflict, NotFound, Unauthorized
+from roadmap_api.state import AppServices
+from roadmap_core.passwords import hash_password, verify_and_update
+from roadmap_db.models import ApiKey, User
+from roadmap_db.repositories import api_keys, users
+
+_dummy_hash: str | None = None
+
+
+async def _hash(services: AppServices, password: str) -> str:
+    return await anyio.to_thread.run_sync(
+        hash_password, password, limiter=services.password_limiter
+    )
+
+
+async def _verify(services: AppServices, password: str, hashed: str) -> tuple[bool, str | None]:
+    return await anyio.to_thread.run_sync(
+        verify_and_update, password, hashed, limiter=services.password_limiter
+    )
+
+
+async def _dummy(services: AppServices) -> str:
+    # Unknown emails are verified against this, so timing does not reveal who has an account.
+    global _dummy_hash
+    if _dummy_hash is None:
+        _dummy_hash = await _hash(services, secrets.token_urlsafe(24))
+    return _dummy_hash
+
+
+async def register(
+    session: AsyncSession, services: AppServices, body: RegisterRequest, client_ip: str
+) -> User:
+    settings = services.settings
+    await ratelimit.enforce(
+        services.redis,
+        ratelimit.limit_key("register-ip", client_ip),
+        limit=settings.register_ip_max,
+        window_s=settings.register_window_s,
+        what="registrations from this address",
+    )
+    password_hash = await _hash(services, body.password.get_secret_value())
+    user = await users.create_user(
+        session,
+        email=body.email.strip().lower(),
+        password_hash=password_hash,
+        display_name=body.display_name,
+    )
+    if user is None:
+        raise Conflict("An account with this email already exists.")
+    await session.commit()
+    return user
+
+
+async def login(
+    session: AsyncSession, services: AppServices, *, email: str, password: str, client_ip: str
+) -> IssuedToken:
+    """Check credentials under two throttles: attempts per address, failures per (email, address)."""
+    settings = services.settings
+    redis = services.redis
+    await ratelimit.enforce(
+        redis,
+        ratelimit.limit_key("login-ip", client_ip),
+        limit=settings.login_ip_max_attempts,
+        window_s=settings.login_window_s,
+        what="login attempts from this address",
+    )
+    failures_key = ratelimit.limit_key("login-fail", email.strip().lower(), client_ip)
+    await ratelimit.refuse_if_reached(
+        redis, failures_key, limit=settings.login_max_failures, what="failed logins"
+    )
+    user = await users.get_user_by_email(session, email)
+    hashed = user.password_hash if user else await _dummy(services)
+    ok, new_hash = await _verify(services, password, hashed)
+    if user is None or not ok or not user.is_active:
+        await ratelimit.hit(redis, failures_key, settings.login_window_s)
+        raise Unauthorized("Incorrect email or password.")
+    if new_hash is not None:
+        await users.update_password_hash(session, user.id, new_hash)
+        await session.commit()
+    await redis.delete(failures_key)
+    return issue_access_token(settings, user.id)
+
+
+async def create_key(session: AsyncSession, user: User, name: str) -> tuple[ApiKey, str]:
+    material = new_api_key()
+    key = await api_keys.create_api_key(
+        session, user_id=user.id, name=name, prefix=material.prefix, key_hash=material.key_hash
+    )
+    await session.commit()
+    return key, material.key
+
+
+async def list_keys(session: AsyncSession, user: User) -> list[ApiKey]:
+    return await api_keys.list_api_keys(session, user.id)
+
+
+async def revoke_key(session: AsyncSession, user: User, key_id: uuid.UUID) -> None:
+    if not await api_keys.revoke_api_key(session, user_id=user.id, key_id=key_id):
+        raise NotFound("No such API key.")
+    await session.commit()

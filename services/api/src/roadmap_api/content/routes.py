@@ -1,0 +1,83 @@
+"""``/api/v1/roadmaps/{id}/concepts/{concept_id}``: content, regeneration, learner progress."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from roadmap_api.auth.deps import CurrentUser
+from roadmap_api.content import service
+from roadmap_api.content.schemas import (
+    ConceptOut,
+    ProgressIn,
+    ProgressOut,
+    QuizAttemptIn,
+    QuizAttemptOut,
+    RegenerateAccepted,
+    RegenerateIn,
+)
+from roadmap_api.db import ServicesDep, SessionDep
+from roadmap_api.responses import AUTH_ERRORS, errors
+
+router = APIRouter(prefix="/api/v1/roadmaps/{roadmap_id}/concepts", tags=["content"])
+
+ID_ERRORS = {**AUTH_ERRORS, **errors(404, 422)}
+
+
+@router.get("/{concept_id}", responses=ID_ERRORS)
+async def get_concept(
+    roadmap_id: uuid.UUID,
+    concept_id: uuid.UUID,
+    user: CurrentUser,
+    session: SessionDep,
+    version: Annotated[int | None, Query(ge=1, le=100_000)] = None,
+) -> ConceptOut:
+    """The concept with its latest tutorial, resources and quiz (``?version=`` for older ones)."""
+    return await service.concept(session, user, roadmap_id, concept_id, version)
+
+
+@router.post(
+    "/{concept_id}/regenerate",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={**ID_ERRORS, **errors(409, 413)},
+)
+async def regenerate_concept(
+    roadmap_id: uuid.UUID,
+    concept_id: uuid.UUID,
+    body: RegenerateIn,
+    user: CurrentUser,
+    session: SessionDep,
+    services: ServicesDep,
+) -> RegenerateAccepted:
+    """Generate new versions of some of the concept's content; older versions are kept."""
+    return await service.regenerate(session, services, user, roadmap_id, concept_id, body)
+
+
+@router.put("/{concept_id}/progress", responses={**ID_ERRORS, **errors(413)})
+async def set_concept_progress(
+    roadmap_id: uuid.UUID,
+    concept_id: uuid.UUID,
+    body: ProgressIn,
+    user: CurrentUser,
+    session: SessionDep,
+) -> ProgressOut:
+    """Mark the concept done (or not done) for yourself."""
+    return await service.set_progress(session, user, roadmap_id, concept_id, body.completed)
+
+
+@router.post(
+    "/{concept_id}/quiz-attempts",
+    status_code=status.HTTP_201_CREATED,
+    responses={**ID_ERRORS, **errors(409, 413)},
+)
+async def attempt_quiz(
+    roadmap_id: uuid.UUID,
+    concept_id: uuid.UUID,
+    body: QuizAttemptIn,
+    user: CurrentUser,
+    session: SessionDep,
+) -> QuizAttemptOut:
+    """Score answers against the concept's latest quiz (409 until it has one)."""
+    return await service.attempt_quiz(session, user, roadmap_id, concept_id, body)

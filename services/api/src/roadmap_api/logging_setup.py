@@ -1,0 +1,78 @@
+"""Structured JSON logs on stdout, one object per line, with the request id attached."""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import sys
+import time
+from logging.handlers import QueueHandler, QueueListener
+from queue import SimpleQueue
+from typing import Any
+
+from roadmap_api.context import current_request_id
+
+# Attributes every LogRecord has; anything else was passed through ``extra=``.
+_STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        request_id = current_request_id()
+        if request_id:
+            entry["request_id"] = request_id
+        for key, value in vars(record).items():
+            if key not in _STANDARD and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str, separators=(",", ":"))
+
+
+def configure_logging(level: str, *, json_lines: bool, access_log: bool) -> None:
+    """Install one stdout handler on the root logger unless the host already configured one
+    (a test runner, or a ``--log-config``).
+
+    Records are formatted where they are logged but written by a background thread
+    (``QueueHandler`` → ``QueueListener``): a slow stdout (a busy log collector) must not
+    stall the event loop, which writes one access-log line per request.
+    """
+    root = logging.getLogger()
+    logging.getLogger("roadmap_api").setLevel(level.upper())
+    if access_log:
+        # Ours logs the route template and a request id; uvicorn's logs the raw path and
+        # query string, which is not ours to decide is free of secrets.
+        logging.getLogger("uvicorn.access").disabled = True
+    if root.handlers:
+        return
+    global _listener
+    writer = logging.StreamHandler(sys.stdout)
+    queue: SimpleQueue[logging.LogRecord] = SimpleQueue()
+    handler = _FormattingQueueHandler(queue)
+    handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(logging.BASIC_FORMAT))
+    _listener = QueueListener(queue, writer)
+    _listener.start()
+    atexit.register(_listener.stop)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+
+
+_listener: QueueListener | None = None
+
+
+class _FormattingQueueHandler(QueueHandler):
+    """Formats in the caller (so the request id context applies), writes in the listener."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        line = self.format(record)
+        prepared = logging.makeLogRecord({"msg": line, "levelno": record.levelno})
+        prepared.levelname = record.levelname
+        return prepared

@@ -1,0 +1,127 @@
+"""``/api/v1/roadmaps``: submit, list, read, follow, review, cancel, retry, delete."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response, status
+from sse_starlette import EventSourceResponse
+
+from roadmap_api.auth.deps import CurrentUser, PrincipalDep
+from roadmap_api.db import ServicesDep, SessionDep
+from roadmap_api.responses import AUTH_ERRORS, errors
+from roadmap_api.roadmaps import events, service
+from roadmap_api.roadmaps.schemas import JobAccepted, ReviewDecisionIn, RoadmapDetail, RoadmapPage
+from roadmap_core.domain import JobStatus, RoadmapRequest
+
+router = APIRouter(prefix="/api/v1/roadmaps", tags=["roadmaps"])
+
+Cursor = Annotated[
+    str | None, Query(max_length=512, description="next_cursor of the previous page")
+]
+Limit = Annotated[int, Query(ge=1, le=100)]
+
+ID_ERRORS = {**AUTH_ERRORS, **errors(404, 422)}
+STATE_ERRORS = {**ID_ERRORS, **errors(409)}
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={**AUTH_ERRORS, **errors(413, 422, 429)},
+)
+async def submit_roadmap(
+    body: RoadmapRequest,
+    response: Response,
+    principal: PrincipalDep,
+    services: ServicesDep,
+) -> JobAccepted:
+    """Queue a new roadmap. Answers at once; follow ``links.events`` or poll ``links.self``."""
+    accepted = await service.submit(services, principal, body)
+    response.headers["Location"] = accepted.links.self
+    return accepted
+
+
+@router.get("", responses={**AUTH_ERRORS, **errors(400, 422)})
+async def list_roadmaps(
+    user: CurrentUser,
+    session: SessionDep,
+    status: Annotated[JobStatus | None, Query()] = None,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+) -> RoadmapPage:
+    """Your roadmaps, newest first."""
+    return await service.list_own(session, user, status=status, limit=limit, cursor=cursor)
+
+
+@router.get("/{roadmap_id}", responses=ID_ERRORS)
+async def get_roadmap(
+    roadmap_id: uuid.UUID, user: CurrentUser, session: SessionDep
+) -> RoadmapDetail:
+    """Status, progress, usage, the request and (once planned) the framework."""
+    return await service.detail(session, user, roadmap_id)
+
+
+@router.get(
+    "/{roadmap_id}/events",
+    response_class=EventSourceResponse,
+    responses={
+        200: {
+            "description": "Server-Sent Events: `snapshot`, then `status`, `step`, `item`,"
+            " `review_required`, and one of `completed`/`failed`/`cancelled` last. Event ids"
+            " are stream positions: reconnect with `Last-Event-ID` to resume.",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+        **ID_ERRORS,
+        **errors(503),
+    },
+)
+async def follow_roadmap(
+    roadmap_id: uuid.UUID,
+    user: CurrentUser,
+    session: SessionDep,
+    services: ServicesDep,
+    last_event_id: Annotated[str | None, Header(max_length=64)] = None,
+) -> EventSourceResponse:
+    plan = await events.plan_stream(
+        session, services, owner_id=user.id, job_id=roadmap_id, last_event_id=last_event_id
+    )
+    return events.response(services, plan)
+
+
+@router.post("/{roadmap_id}/review", status_code=status.HTTP_202_ACCEPTED, responses=STATE_ERRORS)
+async def review_roadmap(
+    roadmap_id: uuid.UUID,
+    body: ReviewDecisionIn,
+    user: CurrentUser,
+    session: SessionDep,
+    services: ServicesDep,
+) -> JobAccepted:
+    """Approve the proposed plan, or send feedback for a revised one (409 unless awaiting review)."""
+    return await service.review(session, services, user, roadmap_id, body)
+
+
+@router.post("/{roadmap_id}/cancel", status_code=status.HTTP_202_ACCEPTED, responses=STATE_ERRORS)
+async def cancel_roadmap(
+    roadmap_id: uuid.UUID, user: CurrentUser, session: SessionDep, services: ServicesDep
+) -> JobAccepted:
+    """Stop the work of an active roadmap (409 once it has ended)."""
+    return await service.cancel(session, services, user, roadmap_id)
+
+
+@router.post("/{roadmap_id}/retry", status_code=status.HTTP_202_ACCEPTED, responses=STATE_ERRORS)
+async def retry_roadmap(
+    roadmap_id: uuid.UUID, user: CurrentUser, session: SessionDep, services: ServicesDep
+) -> JobAccepted:
+    """Generate the failed items again (409 unless the roadmap ended in ``partial_failure``)."""
+    return await service.retry(session, services, user, roadmap_id)
+
+
+@router.delete("/{roadmap_id}", status_code=status.HTTP_204_NO_CONTENT, responses=ID_ERRORS)
+async def delete_roadmap(
+    roadmap_id: uuid.UUID, user: CurrentUser, session: SessionDep, services: ServicesDep
+) -> Response:
+    """Delete the roadmap (soft delete); running work is cancelled."""
+    await service.delete(session, services, user, roadmap_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,142 @@
+"""Bodies of the roadmap endpoints. Requests forbid unknown fields (no mass assignment)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Self
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from roadmap_core.domain import ContentKind, ItemStatus, JobStatus, JobStep, ReviewDecision
+
+Feedback = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+
+
+class Links(BaseModel):
+    self: str
+    events: str
+    logs: str
+
+
+def links_for(job_id: uuid.UUID) -> Links:
+    base = f"/api/v1/roadmaps/{job_id}"
+    return Links(self=base, events=f"{base}/events", logs=f"{base}/logs")
+
+
+class JobAccepted(BaseModel):
+    id: uuid.UUID
+    status: JobStatus
+    links: Links
+
+
+class Progress(BaseModel):
+    total: int = Field(description="content items (three per concept)")
+    done: int
+    failed: int
+    pending: int = Field(description="not finished yet (pending, queued or running)")
+    cancelled: int = 0
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    llm_calls: int
+
+
+class ReviewOut(BaseModel):
+    round: int
+    decision: ReviewDecision
+    feedback: str | None
+    created_at: datetime
+    decided_at: datetime | None
+
+
+class ItemState(BaseModel):
+    status: ItemStatus
+    version: int = Field(description="latest stored version (0: none yet)")
+    error: str | None = None
+
+
+class ConceptNode(BaseModel):
+    id: uuid.UUID
+    key: str
+    title: str
+    summary: str
+    difficulty: int
+    estimated_hours: float
+    prerequisites: list[str]
+    completed: bool = Field(description="marked done by you")
+    content: dict[ContentKind, ItemState]
+
+
+class ModuleNode(BaseModel):
+    id: uuid.UUID
+    title: str
+    description: str
+    concepts: list[ConceptNode]
+
+
+class StageNode(BaseModel):
+    id: uuid.UUID
+    title: str
+    description: str
+    modules: list[ModuleNode]
+
+
+class FrameworkOut(BaseModel):
+    title: str | None
+    summary: str | None
+    stages: list[StageNode]
+
+
+class RoadmapSummary(BaseModel):
+    id: uuid.UUID
+    status: JobStatus
+    current_step: JobStep
+    title: str | None
+    goal: str
+    progress: Progress
+    created_at: datetime
+    updated_at: datetime
+    links: Links
+
+
+class AdminRoadmapSummary(RoadmapSummary):
+    owner_id: uuid.UUID
+    owner_email: str | None
+
+
+class RoadmapDetail(RoadmapSummary):
+    summary: str | None
+    error: str | None
+    request: dict[str, object] = Field(description="the request as submitted")
+    usage: Usage
+    started_at: datetime | None
+    finished_at: datetime | None
+    review: ReviewOut | None
+    framework: FrameworkOut | None
+
+
+class RoadmapPage(BaseModel):
+    items: list[RoadmapSummary]
+    next_cursor: str | None
+
+
+class AdminRoadmapPage(BaseModel):
+    items: list[AdminRoadmapSummary]
+    next_cursor: str | None
+
+
+class ReviewDecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    approve: bool
+    feedback: Feedback | None = None
+
+    @model_validator(mode="after")
+    def _feedback_when_rejecting(self) -> Self:
+        if not self.approve and not self.feedback:
+            raise ValueError("feedback is required when not approving")
+        return self

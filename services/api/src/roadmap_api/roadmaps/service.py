@@ -1,0 +1,230 @@
+"""Roadmap jobs: submit, read, list, and the state changes of docs/jobs.md.
+
+Every change commits first and sends its task after: a task never names a row that did not
+commit, and a lost send is redone by the reconciler (the row is the outbox).
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import NoReturn
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from roadmap_api import audit
+from roadmap_api.auth.deps import Principal
+from roadmap_api.errors import BadRequest, InvalidState, NotFound, QuotaExceeded, Unauthorized
+from roadmap_api.roadmaps.schemas import (
+    JobAccepted,
+    ReviewDecisionIn,
+    RoadmapDetail,
+    RoadmapPage,
+    links_for,
+)
+from roadmap_api.roadmaps.views import detail_of, summary_of
+from roadmap_api.settings import ApiSettings
+from roadmap_api.state import AppServices
+from roadmap_core.domain import JobStatus, RoadmapRequest
+from roadmap_core.ids import new_id
+from roadmap_db.models import RoadmapJob, User
+from roadmap_db.repositories import (
+    frameworks,
+    job_actions,
+    job_lifecycle,
+    job_reads,
+    learner_progress,
+)
+from roadmap_db.repositories.cursor import InvalidCursor
+from roadmap_db.repositories.job_actions import QuotaLimits
+
+JOB_NOT_FOUND = "No such roadmap."
+
+
+async def owned_job(session: AsyncSession, job_id: uuid.UUID, user_id: uuid.UUID) -> RoadmapJob:
+    job = await job_reads.get_owned_job(session, job_id, user_id)
+    if job is None:
+        raise NotFound(JOB_NOT_FOUND)
+    return job
+
+
+async def locked_job(session: AsyncSession, job_id: uuid.UUID, user_id: uuid.UUID) -> RoadmapJob:
+    job = await job_actions.lock_owned_job(session, job_id, user_id)
+    if job is None:
+        raise NotFound(JOB_NOT_FOUND)
+    return job
+
+
+async def submit(services: AppServices, principal: Principal, body: RoadmapRequest) -> JobAccepted:
+    """The hot path: one autocommitted statement (owner lock, quotas, INSERT), then the send."""
+    settings = services.settings
+    job_id = new_id()
+    async with services.db.engine.connect() as conn:
+        autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        outcome = await job_actions.create_job(
+            autocommit,
+            job_id=job_id,
+            owner_id=principal.user_id,
+            request=body.model_dump(mode="json"),
+            limits=QuotaLimits(
+                max_active_jobs=settings.quota_max_active_jobs,
+                jobs_per_day=settings.quota_jobs_per_day,
+                tokens_per_day=settings.quota_tokens_per_day,
+            ),
+        )
+    if not outcome.user_ok:
+        raise Unauthorized("Unknown or disabled user.", error="invalid_token")
+    if not outcome.created:
+        _raise_quota(outcome, settings)
+    await services.enqueuer.plan_job(job_id)
+    audit.job_event(
+        "roadmap submitted", job_id, step="submitted", user_id=principal.user_id, review=body.review
+    )
+    return JobAccepted(id=job_id, status=JobStatus.queued, links=links_for(job_id))
+
+
+def _raise_quota(outcome: job_actions.CreateOutcome, settings: ApiSettings) -> NoReturn:
+    if outcome.active_jobs >= settings.quota_max_active_jobs:
+        raise QuotaExceeded(
+            f"You have {outcome.active_jobs} roadmaps in progress (limit"
+            f" {settings.quota_max_active_jobs}); wait for one to finish or cancel one.",
+            retry_after_s=settings.quota_active_retry_after_s,
+            quota="active_jobs",
+            limit=settings.quota_max_active_jobs,
+        )
+    oldest = outcome.oldest_today or datetime.now(UTC)
+    retry = math.ceil((oldest + timedelta(days=1) - datetime.now(UTC)).total_seconds())
+    if outcome.jobs_today >= settings.quota_jobs_per_day:
+        raise QuotaExceeded(
+            f"Daily limit of {settings.quota_jobs_per_day} roadmaps reached.",
+            retry_after_s=retry,
+            quota="jobs_per_day",
+            limit=settings.quota_jobs_per_day,
+        )
+    raise QuotaExceeded(
+        f"Daily limit of {settings.quota_tokens_per_day} LLM tokens reached.",
+        retry_after_s=retry,
+        quota="tokens_per_day",
+        limit=settings.quota_tokens_per_day,
+    )
+
+
+async def detail(session: AsyncSession, user: User, job_id: uuid.UUID) -> RoadmapDetail:
+    job = await owned_job(session, job_id, user.id)
+    counts = (await job_reads.item_counts_by_job(session, [job.id]))[job.id]
+    review = await frameworks.latest_review_round(session, job.id)
+    tree = await job_reads.framework_tree(session, job.id)
+    done = (
+        await learner_progress.progress_for_job(session, user_id=user.id, job_id=job.id)
+        if tree
+        else {}
+    )
+    return detail_of(job, counts, review, tree, done)
+
+
+async def page(
+    session: AsyncSession,
+    *,
+    owner_id: uuid.UUID | None,
+    status: JobStatus | None,
+    limit: int,
+    cursor: str | None,
+    with_owner_emails: bool = False,
+) -> job_reads.JobPage:
+    try:
+        return await job_reads.page_jobs(
+            session,
+            owner_id=owner_id,
+            status=status,
+            limit=limit,
+            cursor=cursor,
+            with_owner_emails=with_owner_emails,
+        )
+    except InvalidCursor:
+        raise BadRequest("Malformed cursor.") from None
+
+
+async def list_own(
+    session: AsyncSession, user: User, *, status: JobStatus | None, limit: int, cursor: str | None
+) -> RoadmapPage:
+    result = await page(session, owner_id=user.id, status=status, limit=limit, cursor=cursor)
+    counts = await job_reads.item_counts_by_job(session, [j.id for j in result.jobs])
+    return RoadmapPage(
+        items=[summary_of(j, counts[j.id]) for j in result.jobs], next_cursor=result.next_cursor
+    )
+
+
+async def cancel(
+    session: AsyncSession, services: AppServices, user: User, job_id: uuid.UUID
+) -> JobAccepted:
+    job = await locked_job(session, job_id, user.id)
+    if not await job_lifecycle.cancel_job(session, job.id):
+        raise InvalidState(f"A {job.status} roadmap cannot be cancelled.", status_now=job.status)
+    await session.commit()
+    await services.enqueuer.cancel_job(job.id)
+    audit.job_event("roadmap cancelled", job.id, step="cancelled", user_id=user.id)
+    return JobAccepted(id=job.id, status=JobStatus.cancelled, links=links_for(job.id))
+
+
+async def delete(
+    session: AsyncSession, services: AppServices, user: User, job_id: uuid.UUID
+) -> None:
+    job = await locked_job(session, job_id, user.id)
+    was_active = await job_lifecycle.cancel_job(session, job.id)
+    await job_actions.mark_deleted(session, job.id)
+    await session.commit()
+    if was_active:
+        await services.enqueuer.cancel_job(job.id)
+    audit.job_event(
+        "roadmap deleted", job.id, step="deleted", user_id=user.id, was_active=was_active
+    )
+
+
+async def retry(
+    session: AsyncSession, services: AppServices, user: User, job_id: uuid.UUID
+) -> JobAccepted:
+    job = await locked_job(session, job_id, user.id)
+    count = await job_lifecycle.requeue_failed_items(session, job.id)
+    if not count:
+        raise InvalidState(
+            "Only a roadmap that finished with failed items can be retried.", status_now=job.status
+        )
+    await session.commit()
+    await services.enqueuer.retry_failed(job.id)
+    audit.job_event("failed items retried", job.id, step="retry", user_id=user.id, items=count)
+    return JobAccepted(id=job.id, status=JobStatus.generating, links=links_for(job.id))
+
+
+async def review(
+    session: AsyncSession,
+    services: AppServices,
+    user: User,
+    job_id: uuid.UUID,
+    body: ReviewDecisionIn,
+) -> JobAccepted:
+    job = await locked_job(session, job_id, user.id)
+    latest = await frameworks.latest_review_round(session, job.id)
+    if job.status != JobStatus.awaiting_review or latest is None:
+        raise InvalidState("This roadmap is not waiting for a review.", status_now=job.status)
+    if body.approve:
+        decided = await job_lifecycle.approve_review(session, job.id, latest.id)
+        new_status = JobStatus.generating
+    else:
+        decided = await job_lifecycle.request_changes(
+            session, job.id, latest.id, body.feedback or ""
+        )
+        new_status = JobStatus.queued
+    if not decided:
+        raise InvalidState("There is no proposed plan waiting for a decision.")
+    await session.commit()
+    await services.enqueuer.apply_review(job.id, latest.id)
+    audit.job_event(
+        "plan approved" if body.approve else "plan changes requested",
+        job.id,
+        step="review",
+        user_id=user.id,
+        round=latest.round,
+        approve=body.approve,
+    )
+    return JobAccepted(id=job.id, status=new_status, links=links_for(job.id))

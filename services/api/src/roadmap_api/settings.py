@@ -1,0 +1,87 @@
+r"""Settings of the API process (one ``ApiSettings`` per process, read from the environment).
+
+Connection budget
+-----------------
+Each uvicorn worker process builds one engine (``ProcessDatabase(settings, "roadmap-api")``)
+and holds at most ``DB_POOL_SIZE + DB_MAX_OVERFLOW`` Postgres connections (defaults 20 + 0).
+With ``W`` uvicorn workers and ``R`` replicas the API needs ``R * W * (DB_POOL_SIZE +
+DB_MAX_OVERFLOW)`` connections; add the workers' budgets (see their settings modules) plus a
+few for ``roadmap-db migrate`` and psql, and keep the sum under the server's
+``max_connections`` (100 on a default Postgres, ~100 on Railway's plugin). One replica with
+two workers therefore takes up to 40.
+
+The default is a fixed pool (no overflow): an overflow connection is opened for a burst and
+closed again as soon as it is returned, and opening one costs a TLS probe, authentication
+and two ``SET``\ s — several milliseconds of a request's latency, over and over under load.
+Requests beyond the pool wait for a connection (at most ``DB_POOL_TIMEOUT_S``) instead.
+
+No request holds a connection for long: reads and writes run in short transactions, the SSE
+endpoint reads its snapshot and releases the connection before it starts streaming, and
+``/readyz`` checks out a connection only for its ``SELECT 1``. A request that cannot get a
+connection within ``DB_POOL_TIMEOUT_S`` (default 3 s here) or whose statement runs longer
+than ``DB_STATEMENT_TIMEOUT_MS`` (default 5 s here) answers 503 instead of hanging.
+
+Redis: one pool of ``REDIS_MAX_CONNECTIONS`` for short commands (rate limits, readiness,
+queue depths) and a separate pool of ``SSE_MAX_STREAMS`` for the blocking stream reads of
+open SSE connections; a stream that cannot get a connection waits ``REDIS_POOL_TIMEOUT_S``
+and then answers 503.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode
+
+from roadmap_core.settings import AuthSettings, DatabaseSettings, LogShipSettings, RedisSettings
+
+
+class ApiSettings(DatabaseSettings, RedisSettings, AuthSettings, LogShipSettings):
+    # Tighter than the shared defaults: an API request must fail fast, never queue for long.
+    db_pool_size: int = Field(default=20, ge=1, le=100)
+    db_max_overflow: int = Field(default=0, ge=0, le=100)
+    db_pool_timeout_s: float = Field(default=3.0, gt=0)
+    db_statement_timeout_ms: int = Field(default=5_000, ge=0)
+    # Connections opened at startup (up to the pool size), so the first burst of traffic
+    # does not pay for opening them (TLS negotiation and authentication each).
+    db_pool_prewarm: int = Field(default=20, ge=0, le=100)
+
+    redis_max_connections: int = Field(default=50, ge=2, le=10_000)
+    redis_pool_timeout_s: float = Field(default=2.0, gt=0)
+
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    access_log: bool = True
+
+    # Per-user quotas, checked in the same transaction that inserts the job.
+    quota_max_active_jobs: int = Field(default=5, ge=1)
+    quota_jobs_per_day: int = Field(default=50, ge=1)
+    quota_tokens_per_day: int = Field(default=2_000_000, ge=1)
+    quota_active_retry_after_s: int = Field(default=60, ge=1)
+
+    # Login throttling: failures per (email, client IP) and attempts per IP, in a window.
+    login_max_failures: int = Field(default=10, ge=1)
+    login_ip_max_attempts: int = Field(default=100, ge=1)
+    login_window_s: int = Field(default=900, ge=10)
+    register_ip_max: int = Field(default=20, ge=1)
+    register_window_s: int = Field(default=3600, ge=10)
+
+    # Tasks are sent by a publishing thread; a request waits this long for its send, after
+    # which the row waits for the reconciler.
+    enqueue_timeout_s: float = Field(default=2.0, gt=0, le=30)
+
+    sse_ping_s: float = Field(default=15.0, gt=0)
+    sse_block_ms: int = Field(default=5_000, ge=100, le=60_000)
+    sse_recheck_s: float = Field(default=30.0, gt=0)
+    sse_max_streams: int = Field(default=200, ge=1, le=10_000)
+
+    readyz_timeout_s: float = Field(default=1.0, gt=0, le=10)
+    readyz_require_workers: bool = True
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [o.strip() for o in value.split(",") if o.strip()]
+        return value
