@@ -53,7 +53,12 @@ def test_send_publishes_by_name_to_the_contract_queue() -> None:
 
     class Recorder:
         def send_task(
-            self, name: str, args: tuple[object, ...], queue: str, ignore_result: bool
+            self,
+            name: str,
+            args: tuple[object, ...],
+            queue: str,
+            ignore_result: bool,
+            producer: object = None,
         ) -> object:
             sent.append((name, args, queue))
 
