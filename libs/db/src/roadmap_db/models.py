@@ -115,6 +115,15 @@ class RoadmapJob(Base):
             "updated_at",
             postgresql_where=text("deleted_at IS NULL"),
         ),
+        # The API's active-jobs quota counts one owner's unfinished jobs on every submit.
+        Index(
+            "ix_roadmap_jobs_owner_active",
+            "owner_id",
+            postgresql_where=text(
+                "deleted_at IS NULL"
+                " AND status IN ('queued', 'planning', 'awaiting_review', 'generating')"
+            ),
+        ),
     )
 
     id: Mapped[uuid.UUID] = _pk()
@@ -143,6 +152,8 @@ class RoadmapJob(Base):
     finished_at: Mapped[datetime | None]
     # When the worker holding the job last proved it is alive (claim lease).
     heartbeat_at: Mapped[datetime | None]
+    # Id of the task message holding the claim: its redelivery takes over at once.
+    claim_token: Mapped[str | None] = mapped_column(String(64))
     enqueued_at: Mapped[datetime | None]
     deleted_at: Mapped[datetime | None]
 
@@ -200,6 +211,12 @@ class ContentItem(Base):
     __table_args__ = (
         UniqueConstraint("concept_id", "kind", name="uq_content_items_concept_kind"),
         Index("ix_content_items_job_status", "job_id", "status"),
+        Index(
+            "ix_content_items_active",
+            "status",
+            "updated_at",
+            postgresql_where=text("status IN ('queued', 'running')"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = _pk()
@@ -210,12 +227,16 @@ class ContentItem(Base):
         _enum(ItemStatus, "item_status"), default=ItemStatus.pending
     )
     attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # Times claimed; bounds items whose tasks keep dying before any attempt starts.
+    claims: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     error: Mapped[str | None] = mapped_column(Text)
     # Latest stored version (0 = none yet); a regeneration writes version + 1.
     version: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     # Learner instructions for the pending (re)generation, if any.
     instructions: Mapped[str | None] = mapped_column(Text)
     claimed_at: Mapped[datetime | None]
+    # Id of the task message holding the claim (see RoadmapJob.claim_token).
+    claim_token: Mapped[str | None] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 

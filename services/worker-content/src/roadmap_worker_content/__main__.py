@@ -1,0 +1,3 @@
+from roadmap_worker_content.main import main
+
+main()

@@ -1,0 +1,88 @@
+"""The content worker's Celery app: ``celery -A roadmap_worker_content.app:celery_app worker``.
+
+Prefork pool, consuming only ``content_generation`` (whatever ``-Q`` says). The
+main process keeps the heartbeat and reconciler threads; every child builds its
+own event loop, engine, Redis and LLM clients after fork and disposes of them
+when it exits. Start it with ``REMAP_SIGTERM=SIGQUIT`` in the environment (the
+``roadmap-worker-content`` entry point sets it) so SIGTERM is a soft shutdown:
+see :mod:`roadmap_worker_content.settings`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import signals
+
+from roadmap_core.celery_app import create_celery_app
+from roadmap_core.contracts import CONTENT_QUEUE
+from roadmap_core.logship import configure_logship
+from roadmap_core.logship import shutdown as shutdown_logship
+from roadmap_worker_content import runtime
+from roadmap_worker_content.settings import SERVICE_NAME, ContentWorkerSettings
+from roadmap_worker_content.supervisor import Supervisor
+from roadmap_worker_content.warmup import warm_caches
+
+log = logging.getLogger(__name__)
+# One INFO line per HTTP request to the LLM is noise; every call is an execution-log event.
+for _noisy in ("httpx", "httpx2", "openai"):
+    logging.getLogger(_noisy).setLevel(logging.WARNING)
+
+settings = ContentWorkerSettings()
+celery_app = create_celery_app(SERVICE_NAME, settings)
+celery_app.conf.update(
+    worker_pool="prefork",
+    worker_concurrency=settings.worker_concurrency,
+    worker_max_tasks_per_child=settings.worker_max_tasks_per_child,
+    # Cold shutdown (SIGTERM remapped to SIGQUIT) first waits this long for running
+    # tasks, then cancels them; their unacknowledged messages go back to Redis.
+    worker_soft_shutdown_timeout=settings.soft_shutdown_timeout_s,
+    # Idle workers exit at once: with no ETA tasks there is nothing to hand back.
+    worker_enable_soft_shutdown_on_idle=False,
+)
+
+_supervisor = Supervisor(settings, celery_app)
+
+
+@signals.celeryd_after_setup.connect
+def _consume_only_content(sender: str, instance: Any, **_: Any) -> None:
+    # The shared app declares every queue (to publish logs); this worker consumes one.
+    instance.app.amqp.queues.select([CONTENT_QUEUE])
+
+
+@signals.worker_init.connect
+def _main_starting(**_: Any) -> None:
+    warm_caches()
+
+
+@signals.worker_process_init.connect
+def _child_started(**_: Any) -> None:
+    configure_logship(celery_app, settings, source=f"{SERVICE_NAME}-child")
+    runtime.start_runtime(settings)
+
+
+@signals.worker_process_shutdown.connect
+def _child_stopping(**_: Any) -> None:
+    try:
+        runtime.stop_runtime()
+    finally:
+        shutdown_logship(2.0)
+
+
+@signals.worker_ready.connect
+def _main_ready(**_: Any) -> None:
+    configure_logship(celery_app, settings, source=SERVICE_NAME)
+    _supervisor.start()
+
+
+@signals.worker_shutdown.connect
+def _main_stopping(**_: Any) -> None:
+    try:
+        _supervisor.stop()
+    finally:
+        shutdown_logship(2.0)
+
+
+# Registers the tasks on ``celery_app`` (they import it, hence the import at the end).
+from roadmap_worker_content import tasks  # noqa: E402, F401

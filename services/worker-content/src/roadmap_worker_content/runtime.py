@@ -1,0 +1,119 @@
+"""What one prefork child owns: its event loop, engine, Redis client and LLM client.
+
+Built in ``worker_process_init`` (after fork, so nothing is shared with the
+parent or a sibling) and disposed in ``worker_process_shutdown``. The loop runs
+in a background thread of the child for the child's whole life; task bodies
+(synchronous, in the child's main thread) hand their coroutines to it, so the
+connection pools bound to that loop are reused by every task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from concurrent.futures import CancelledError as FutureCancelled
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from celery.exceptions import SoftTimeLimitExceeded
+from redis.asyncio import Redis
+
+from roadmap_core.aio import BackgroundLoop
+from roadmap_core.llm.client import LLMClient
+from roadmap_db.engine import ProcessDatabase
+from roadmap_worker_content.events import Progress
+from roadmap_worker_content.settings import SERVICE_NAME, ContentWorkerSettings
+from roadmap_worker_content.usage import DatabaseUsageSink
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# After a soft time limit the coroutine is cancelled; it gets this long to record why.
+CANCEL_GRACE_S = 10.0
+
+
+@dataclass(slots=True)
+class Runtime:
+    settings: ContentWorkerSettings
+    loop: BackgroundLoop
+    db: ProcessDatabase
+    redis: Redis
+    llm: LLMClient
+    progress: Progress
+    # Items allowed to count an attempt and line up for the LLM client's own
+    # LLM_CONCURRENCY slots: twice as many, so the next calls wait ready to go (the
+    # client's slot turns over without a database round trip), while an item that
+    # never got near a call is not charged if the process dies.
+    slots: asyncio.Semaphore
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the child's loop and wait; a soft time limit cancels it."""
+        future = self.loop.submit(coro)
+        try:
+            return future.result()
+        except SoftTimeLimitExceeded:
+            future.cancel()
+            try:
+                future.result(CANCEL_GRACE_S)
+            except (FutureCancelled, FutureTimeout, Exception):
+                log.warning("task cancelled after its soft time limit")
+            raise
+
+
+_runtime: Runtime | None = None
+
+
+def runtime() -> Runtime:
+    if _runtime is None:
+        raise RuntimeError("the content worker runtime is not initialised in this process")
+    return _runtime
+
+
+async def _build(settings: ContentWorkerSettings, loop: BackgroundLoop) -> Runtime:
+    db = ProcessDatabase(
+        settings,
+        SERVICE_NAME,
+        pool_size=settings.child_pool_size,
+        max_overflow=settings.worker_db_max_overflow,
+    )
+    redis = Redis.from_url(
+        settings.redis_url,
+        socket_timeout=settings.redis_socket_timeout_s,
+        socket_connect_timeout=settings.redis_socket_timeout_s,
+        health_check_interval=30,
+    )
+    llm = LLMClient.from_settings(settings, redis=redis, usage_sink=DatabaseUsageSink(db))
+    slots = asyncio.Semaphore(2 * settings.llm_concurrency)
+    return Runtime(settings, loop, db, redis, llm, Progress(redis, settings), slots)
+
+
+def start_runtime(settings: ContentWorkerSettings) -> Runtime:
+    """Build this process's runtime (idempotent within one process)."""
+    global _runtime
+    if _runtime is not None and _runtime.loop.running:
+        return _runtime
+    loop = BackgroundLoop("roadmap-content-loop")
+    loop.start()
+    _runtime = loop.run(_build(settings, loop))
+    return _runtime
+
+
+async def _dispose(rt: Runtime) -> None:
+    for close in (rt.llm.aclose, rt.redis.aclose, rt.db.dispose):
+        try:
+            await close()
+        except Exception:
+            log.exception("closing %s failed", close)
+
+
+def stop_runtime(timeout: float = 10.0) -> None:
+    global _runtime
+    rt, _runtime = _runtime, None
+    if rt is None or not rt.loop.running:
+        return
+    try:
+        rt.loop.run(_dispose(rt), timeout)
+    finally:
+        rt.loop.stop()

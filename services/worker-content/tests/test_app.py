@@ -1,0 +1,62 @@
+"""The worker's Celery app and settings, without starting anything."""
+
+from __future__ import annotations
+
+import pytest
+
+from roadmap_core import contracts
+from roadmap_worker_content.app import celery_app
+from roadmap_worker_content.settings import ContentWorkerSettings
+
+
+def test_the_app_runs_exactly_the_content_contracts() -> None:
+    content = {n for n, c in contracts.CONTRACTS.items() if c.queue == contracts.CONTENT_QUEUE}
+    ours = {n for n in celery_app.tasks if not n.startswith("celery.")}
+    assert ours == content
+    for name in content:
+        assert celery_app.conf.task_routes[name]["queue"] == contracts.CONTENT_QUEUE
+
+
+def test_the_app_is_a_safe_prefork_worker() -> None:
+    conf = celery_app.conf
+    assert conf.worker_pool == "prefork"
+    assert conf.task_acks_late is True
+    assert conf.task_reject_on_worker_lost is True
+    assert conf.worker_prefetch_multiplier == 1
+    assert conf.worker_soft_shutdown_timeout > 0
+    assert conf.worker_hijack_root_logger is False
+
+
+def test_settings_read_the_documented_env_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {
+        "WORKER_CONCURRENCY": "3",
+        "WORKER_MAX_TASKS_PER_CHILD": "50",
+        "ITEM_LEASE_S": "30",
+        "RECONCILE_INTERVAL_S": "1",
+        "STALE_AGE_S": "5",
+        "RECONCILE_BATCH": "10",
+        "RECONCILER_ENABLED": "false",
+        "CONCEPT_BATCH_SIZE": "6",
+        "SOFT_SHUTDOWN_TIMEOUT_S": "25",
+        "WORKER_DB_POOL_SIZE": "3",
+        "WORKER_DB_MAX_OVERFLOW": "1",
+        "LLM_CONCURRENCY": "5",
+        "DATABASE_URL": "postgres://u@db.internal:5432/roadmap",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    s = ContentWorkerSettings()
+    assert (s.worker_concurrency, s.worker_max_tasks_per_child) == (3, 50)
+    assert (s.item_lease_s, s.lease_renew_s, s.reconcile_interval_s) == (30, 10, 1)
+    assert (s.stale_age_s, s.reconcile_batch, s.reconciler_enabled) == (5, 10, False)
+    assert (s.concept_batch_size, s.soft_shutdown_timeout_s, s.llm_concurrency) == (6, 25, 5)
+    assert (s.child_pool_size, s.worker_db_max_overflow) == (3, 1)
+    assert s.database_url == "postgresql+asyncpg://u@db.internal:5432/roadmap"
+
+
+def test_each_child_keeps_a_connection_per_call_slot_by_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LLM_CONCURRENCY", "6")
+    monkeypatch.delenv("WORKER_DB_POOL_SIZE", raising=False)
+    assert ContentWorkerSettings().child_pool_size == 7
