@@ -73,8 +73,9 @@ class LoopWatchdog:
                 if self._stop.is_set():
                     return
             lag = time.monotonic() - posted
-            self._record(lag)
+            # Log before publishing the lag, so whoever watches max_lag_s also sees the log.
             log.warning("logs worker event loop ran again after a %.2fs stall", lag)
+            self._record(lag)
 
     def _record(self, lag: float) -> None:
         self.lag_s = lag
