@@ -59,7 +59,7 @@ def run(ctx: Context) -> dict[str, Any]:
     peaks: list[Counter[str]] = []
     wrk_runs: list[dict[str, float]] = []
     reads: list[LoadResult] = []
-    with ctx.stack("connections", config, share="flood") as stack:
+    with ctx.stack("connections", config) as stack:
         budget = connection_budgets(stack.env, config.api_workers)
         connections = OVERLOAD * budget["roadmap-api"]
         max_connections = int(ctx.servers.info.get("postgres.max_connections", "0") or 0)

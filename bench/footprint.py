@@ -44,7 +44,7 @@ def run(ctx: Context) -> dict[str, Any]:
     idle: list[dict[str, Memory]] = []
     loaded: list[dict[str, Memory]] = []
     for i in range(ctx.repeat):
-        with ctx.stack(f"footprint-{i + 1}", StackConfig(), share="flood") as stack:
+        with ctx.stack(f"footprint-{i + 1}", StackConfig()) as stack:
             names = stack.services()
             token = stack.user_token()
             tokens = stack.user_tokens(USERS)

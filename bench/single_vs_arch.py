@@ -126,7 +126,7 @@ def run(ctx: Context) -> dict[str, Any]:
 
     # LLM_CONCURRENCY is part of the default stack's settings (the same value).
     our_cfg = StackConfig(fake_latency_ms=LATENCY_MS, api_workers=WEB_WORKERS)
-    with ctx.stack("architecture", our_cfg, share="flood") as stack:
+    with ctx.stack("architecture", our_cfg) as stack:
         tokens = stack.user_tokens(USERS)
         asyncio.run(_warm(stack.api_url, tokens[0]))
         for _ in range(ctx.repeat):

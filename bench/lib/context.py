@@ -23,7 +23,6 @@ class Context:
     wrk: str | None
     wrk_note: str
     notes: list[str] = field(default_factory=list)
-    _shared: dict[str, BenchStack] = field(default_factory=dict)
     _closer: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
     def __enter__(self) -> Context:
@@ -33,8 +32,7 @@ class Context:
         self.close()
 
     def close(self) -> None:
-        """Stop the stacks shared in smoke mode (and drop their databases)."""
-        self._shared.clear()
+        """Stop whatever the run still holds open (and drop its databases)."""
         self._closer.close()
 
     def scale(self, full: float, smoke: float) -> float:
@@ -46,25 +44,14 @@ class Context:
             yield fresh
 
     @contextlib.contextmanager
-    def stack(
-        self, label: str, config: StackConfig | None = None, *, share: str | None = None
-    ) -> Iterator[BenchStack]:
+    def stack(self, label: str, config: StackConfig | None = None) -> Iterator[BenchStack]:
         """A fresh database + Redis db and the services of `config`, all gone on exit.
 
-        In smoke mode, benchmarks passing the same `share` key (and config) get one stack,
-        stopped at the end of the run: starting one costs seconds and smoke numbers are not
-        judged. Only benchmarks whose leftovers (e.g. a backlog of queued roadmaps after a
-        POST flood) cannot disturb each other should share one.
+        Never shared between benchmarks, smoke mode included: a stack left running (its
+        pools, a backlog of flooded roadmaps) would take connections and CPU from the next.
         """
-        config = config or StackConfig()
-        if not self.smoke or share is None:
-            with self._new_stack(label, config) as stack:
-                yield stack
-            return
-        key = f"{share}:{config!r}"
-        if key not in self._shared:
-            self._shared[key] = self._closer.enter_context(self._new_stack(label, config))
-        yield self._shared[key]
+        with self._new_stack(label, config or StackConfig()) as stack:
+            yield stack
 
     @contextlib.contextmanager
     def _new_stack(self, label: str, config: StackConfig) -> Iterator[BenchStack]:
