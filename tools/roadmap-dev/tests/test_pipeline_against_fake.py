@@ -9,14 +9,13 @@ from typing import Any
 
 import pytest
 
-from roadmap_core.domain import ContentKind, JobStep, RoadmapRequest, Tutorial
+from roadmap_core.domain import ContentKind, JobStep, Quiz, RoadmapRequest, Tutorial
 from roadmap_core.llm import CollectingSink, LLMClient, LLMError, LLMErrorReason
 from roadmap_core.pipeline import (
     PlanLimits,
     StepOutcome,
     concept_contexts,
-    generate_quiz,
-    generate_tutorial,
+    generate_content,
     plan_roadmap,
     revise_framework,
     validate_framework,
@@ -174,11 +173,17 @@ async def test_content_uses_the_concept_context_and_instructions(fake: FakeLLM) 
         plan = await plan_roadmap(llm, REQ, PlanLimits())
         concept = plan.framework.concepts()[1]
         context = concept_contexts(plan.framework)[concept.id]
-        tutorial = await generate_tutorial(
-            llm, REQ, context, instructions="Compare with JavaScript", item_id=item
+        tutorial = await generate_content(
+            llm,
+            ContentKind.tutorial,
+            REQ,
+            context,
+            instructions="Compare with JavaScript",
+            item_id=item,
         )
-        quiz = await generate_quiz(llm, REQ, context)
+        quiz = await generate_content(llm, ContentKind.quiz, REQ, context)
     assert isinstance(tutorial, Tutorial)
+    assert isinstance(quiz, Quiz)
     assert concept.title in tutorial.markdown
     assert "Compare with JavaScript" in tutorial.markdown
     assert all(0 <= i < len(q.options) for q in quiz.questions for i in q.correct)

@@ -3,8 +3,7 @@
 ``plan_roadmap`` = ``analyze_intent`` → ``design_curriculum`` → ``validate_framework``
 → up to ``max_repair_rounds`` * ``repair_framework``; ``revise_framework`` turns
 review feedback into a new framework validated the same way; ``generate_content``
-(or ``generate_tutorial`` / ``generate_resources`` / ``generate_quiz``) writes one
-content item of one concept. Pass a :class:`PipelineObserver` to see every step's
+writes one content item (tutorial, resources or quiz) of one concept. Pass a :class:`PipelineObserver` to see every step's
 start, end, duration and token usage.
 """
 
@@ -12,9 +11,6 @@ from roadmap_core.pipeline.content import (
     Content,
     content_step,
     generate_content,
-    generate_quiz,
-    generate_resources,
-    generate_tutorial,
 )
 from roadmap_core.pipeline.context import ConceptContext, concept_context, concept_contexts
 from roadmap_core.pipeline.limits import PlanLimits
@@ -43,9 +39,6 @@ __all__ = [
     "content_step",
     "design_curriculum",
     "generate_content",
-    "generate_quiz",
-    "generate_resources",
-    "generate_tutorial",
     "observe_step",
     "plan_roadmap",
     "repair_framework",
