@@ -103,6 +103,18 @@ class RedisSettings(CommonSettings):
     def _strip_redis(cls, value: str) -> str:
         return value.strip()
 
+    @field_validator("celery_broker_url")
+    @classmethod
+    def _redis_broker(cls, value: str | None) -> str | None:
+        # The API pushes task messages onto the broker's Redis lists itself, and
+        # /admin/queues reads their lengths: only a Redis broker works.
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if not value.startswith(("redis://", "rediss://")):
+            raise ValueError("must be a Redis URL (redis:// or rediss://)")
+        return value
+
     @property
     def broker_url(self) -> str:
         return self.celery_broker_url or self.redis_url
