@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -51,47 +52,54 @@ class CreateOutcome:
         return self.created_at is not None
 
 
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    job_id: uuid.UUID
+    owner_id: uuid.UUID
+    request: dict[str, Any]
+
+
 _SUBMIT = (
-    "SELECT user_ok, active_jobs, jobs_today, tokens_today, oldest_today, created_at"
-    " FROM roadmap_submit_job($1, $2, $3::jsonb, $4, $5, $6, $7)"
+    "SELECT job_id, user_ok, active_jobs, jobs_today, tokens_today, oldest_today, created_at"
+    " FROM roadmap_submit_jobs($1::uuid[], $2::uuid[], $3::jsonb[], $4, $5, $6, $7)"
 )
 
 
-async def create_job(
-    conn: AsyncConnection,
-    *,
-    job_id: uuid.UUID,
-    owner_id: uuid.UUID,
-    request: dict[str, Any],
-    limits: QuotaLimits,
-) -> CreateOutcome:
-    """Insert a queued job if the owner is active and within every quota: one statement.
+async def create_jobs(
+    conn: AsyncConnection, jobs: Sequence[NewJob], limits: QuotaLimits
+) -> list[CreateOutcome]:
+    """Insert each queued job whose owner is active and within every quota: one statement.
 
-    ``roadmap_submit_job`` (migration 0003) locks the owner's row, then counts and inserts,
-    so concurrent submits of one owner cannot overrun a quota. ``conn`` must be in
-    autocommit mode: the statement commits on its own and holds the owner's lock only that
-    long. It runs on the driver connection directly, skipping SQLAlchemy's per-execution
-    work: this is the API's hottest statement (see bench/enqueue.py).
+    ``roadmap_submit_jobs`` (migrations 0003-0004) locks each owner's row, then counts and
+    inserts, so concurrent submits of one owner cannot overrun a quota, whether they share
+    a batch or not. ``conn`` must be in autocommit mode: the statement is one transaction
+    (all of the batch is written, or none) and holds the owners' locks only that long. It
+    runs on the driver connection directly, skipping SQLAlchemy's per-execution work: this
+    is the API's hottest statement (see bench/enqueue.py). Outcomes come in ``jobs`` order.
     """
     raw = await conn.get_raw_connection()
-    row = await raw.driver_connection.fetchrow(  # type: ignore[union-attr]
+    rows = await raw.driver_connection.fetch(  # type: ignore[union-attr]
         _SUBMIT,
-        job_id,
-        owner_id,
-        json.dumps(request, separators=(",", ":")),
+        [job.job_id for job in jobs],
+        [job.owner_id for job in jobs],
+        [json.dumps(job.request, separators=(",", ":")) for job in jobs],
         uuid7_floor(int(time.time() * 1000) - DAY_MS),
         limits.max_active_jobs,
         limits.jobs_per_day,
         limits.tokens_per_day,
     )
-    return CreateOutcome(
-        user_ok=bool(row["user_ok"]),
-        active_jobs=int(row["active_jobs"]),
-        jobs_today=int(row["jobs_today"]),
-        tokens_today=int(row["tokens_today"]),
-        oldest_today=row["oldest_today"],
-        created_at=row["created_at"],
-    )
+    by_job = {
+        row["job_id"]: CreateOutcome(
+            user_ok=bool(row["user_ok"]),
+            active_jobs=int(row["active_jobs"]),
+            jobs_today=int(row["jobs_today"]),
+            tokens_today=int(row["tokens_today"]),
+            oldest_today=row["oldest_today"],
+            created_at=row["created_at"],
+        )
+        for row in rows
+    }
+    return [by_job[job.job_id] for job in jobs]
 
 
 async def lock_owned_job(
