@@ -334,7 +334,7 @@ VARIABLE_NOTES = {
     "APP_ENV": "`production` refuses placeholder secrets",
     "DATABASE_URL": "any `postgres://`/`postgresql://` URL; the driver is chosen by the code",
     "REDIS_URL": "broker, progress streams, rate limits",
-    "CELERY_BROKER_URL": "a separate broker URL (defaults to `REDIS_URL`)",
+    "CELERY_BROKER_URL": "a separate Redis for the Celery queues (`redis://` or `rediss://`; defaults to `REDIS_URL`)",
     "BROKER_VISIBILITY_TIMEOUT_S": "must exceed the content tasks' hard time limit",
     "JWT_SECRET_KEY": "secret, ≥ 32 random characters in production",
     "OPENAI_API_KEY": "secret; required in production unless `OPENAI_BASE_URL` is set",

@@ -296,3 +296,59 @@ def test_production_requires_a_strong_secret() -> None:
     with pytest.raises(ValueError, match="JWT_SECRET_KEY"):
         ApiSettings(app_env="production", jwt_secret_key="changeme")
     assert ApiSettings(app_env="production", jwt_secret_key="k" * 40).is_production
+
+
+def _token(settings: ApiSettings, user_id: uuid.UUID, exp: int) -> str:
+    now = int(time.time())
+    claims = {"sub": str(user_id), "iss": settings.jwt_issuer, "aud": settings.jwt_audience,
+              "iat": now, "nbf": now, "exp": exp}  # fmt: skip
+    return jwt.encode(claims, TEST_SECRET, algorithm="HS256")
+
+
+def test_verified_tokens_are_remembered_only_until_they_expire(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from roadmap_api.auth import tokens
+
+    settings = ApiSettings(jwt_secret_key=TEST_SECRET)
+    now = [time.time()]
+    cache = tokens.AccessTokens(settings, max_tokens=2, clock=lambda: now[0])
+    verified: list[str] = []
+    real = tokens.verify_access_token
+
+    def counting(settings: ApiSettings, token: str) -> tuple[uuid.UUID, float]:
+        verified.append(token)
+        return real(settings, token)
+
+    monkeypatch.setattr(tokens, "verify_access_token", counting)
+    user = uuid.uuid4()
+    good = _token(settings, user, int(now[0]) + 60)
+    assert cache.user_id(good) == user
+    assert cache.user_id(good) == user
+    assert verified == [good]  # the second use was answered from memory
+
+    forged = good[:-2] + ("A" if good[-2] != "A" else "B") + good[-1]
+    for _ in range(2):  # failures are never remembered: each one is checked again
+        with pytest.raises(jwt.InvalidSignatureError):
+            cache.user_id(forged)
+    assert verified == [good, forged, forged]
+
+    # Past its exp (and the leeway) the token is not answered from memory any more.
+    now[0] += 60 + tokens.LEEWAY_S + 1
+    cache.user_id(good)
+    assert verified == [good, forged, forged, good]
+
+
+async def test_a_cached_token_of_a_disabled_user_cannot_submit(
+    client: httpx.AsyncClient, alice: Account, seed: Seeder
+) -> None:
+    from sqlalchemy import update
+
+    from roadmap_db.models import User
+
+    assert (await client.get("/api/v1/me", headers=alice.headers)).status_code == 200
+    async with seed.db.transaction() as session:
+        await session.execute(update(User).where(User.id == alice.id).values(is_active=False))
+    body = {"goal": "Learn Go", "level": "beginner", "weekly_hours": 5, "weeks": 4}
+    problem(await client.post("/api/v1/roadmaps", json=body, headers=alice.headers), 401)
+    problem(await client.get("/api/v1/me", headers=alice.headers), 401)

@@ -1,12 +1,12 @@
-"""Send tasks after commit without blocking the event loop.
+"""Send tasks after commit, from the event loop.
 
-kombu publishes synchronously, so publishing happens in one thread per process
-(:class:`Publisher`); a request hands it the contract and payload and awaits the outcome
-for at most ``ENQUEUE_TIMEOUT_S``. Sends that pile up while one is in flight go out
-together in one Redis pipeline (``producer.batch()``).
+A send encodes its task messages here (``roadmap_core.task_wire``: the messages a Celery
+worker expects, built without kombu's synchronous producer) and pushes them in one Redis
+round trip, one LPUSH per queue, waiting at most ``ENQUEUE_TIMEOUT_S``. The submits of a
+whole batch (``roadmaps/submits.py``) go out in one such send.
 
-A send that fails or times out is logged and counted, never raised: its row is already
-committed with ``enqueued_at`` set, and the reconciler sends it again once that is stale.
+A send that fails or times out is logged and counted, never raised: its rows are already
+committed with ``enqueued_at`` set, and the reconciler sends them again once that is stale.
 Callers only get here after their transaction committed, so nothing is ever sent for a
 row that does not exist.
 """
@@ -14,123 +14,64 @@ row that does not exist.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import queue
-import threading
 import uuid
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 from celery import Celery
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from roadmap_api.metrics import ApiMetrics
-from roadmap_core import contracts
+from roadmap_core import contracts, task_wire
 from roadmap_core.contracts import Contract, Payload
+from roadmap_core.task_wire import WireMessage
 
 log = logging.getLogger("roadmap_api.enqueue")
-
-MAX_BATCH = 64
-MAX_PENDING = 10_000
-
-
-@dataclass(slots=True)
-class _Send:
-    contract: Contract
-    payload: Payload
-    loop: asyncio.AbstractEventLoop
-    done: asyncio.Future[bool]
-
-
-def _settle(done: asyncio.Future[bool], ok: bool) -> None:
-    if not done.done():
-        done.set_result(ok)
-
-
-class Publisher:
-    """The publishing thread of one process."""
-
-    def __init__(self, celery: Celery, *, max_batch: int = MAX_BATCH) -> None:
-        self.celery = celery
-        self._max_batch = max_batch
-        # Bounded: when Redis hangs, sends fail fast instead of piling up in memory.
-        self._pending: queue.Queue[_Send | None] = queue.Queue(maxsize=MAX_PENDING)
-        self._thread = threading.Thread(target=self._run, name="roadmap-api-publisher", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def submit(self, contract: Contract, payload: Payload) -> asyncio.Future[bool]:
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[bool] = loop.create_future()
-        try:
-            self._pending.put_nowait(_Send(contract, payload, loop, done))
-        except queue.Full:
-            done.set_result(False)
-        return done
-
-    def stop(self, timeout_s: float) -> None:
-        """Publish what is queued (within ``timeout_s``), then end the thread."""
-        with contextlib.suppress(queue.Full):
-            self._pending.put(None, timeout=timeout_s)
-        self._thread.join(timeout_s)
-
-    def _run(self) -> None:
-        while True:
-            first = self._pending.get()
-            if first is None:
-                return
-            batch = [first]
-            last = False
-            while len(batch) < self._max_batch:
-                try:
-                    more = self._pending.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    last = True
-                    break
-                batch.append(more)
-            ok = self._publish(batch)
-            for send in batch:
-                with contextlib.suppress(RuntimeError):  # its loop is already closed
-                    send.loop.call_soon_threadsafe(_settle, send.done, ok)
-            if last:
-                return
-
-    def _publish(self, batch: list[_Send]) -> bool:
-        try:
-            with self.celery.producer_or_acquire() as producer, producer.batch(len(batch)):
-                for send in batch:
-                    contracts.send(self.celery, send.contract, send.payload, producer=producer)
-        except Exception as exc:  # any broker failure: the reconciler takes over
-            log.warning(
-                "task send failed; left to the reconciler",
-                extra={"tasks": len(batch), "error": type(exc).__name__},
-            )
-            return False
-        return True
 
 
 class Enqueuer:
     """What request handlers call; each method returns whether the send went out in time."""
 
-    def __init__(self, publisher: Publisher, metrics: ApiMetrics, *, timeout_s: float) -> None:
-        self.publisher = publisher
+    def __init__(
+        self, celery: Celery, broker: Redis, metrics: ApiMetrics, *, timeout_s: float
+    ) -> None:
+        self._celery = celery
+        self._broker = broker
         self._metrics = metrics
         self._timeout_s = timeout_s
 
-    async def _send(self, contract: Contract, payload: Payload) -> bool:
-        done = self.publisher.submit(contract, payload)
+    async def send(self, tasks: Sequence[tuple[Contract, Payload]]) -> bool:
+        messages = [task_wire.encode(self._celery, c, p) for c, p in tasks]
         try:
-            ok = await asyncio.wait_for(asyncio.shield(done), self._timeout_s)
-        except TimeoutError:
-            ok = False
-        if not ok:
-            self._metrics.enqueue_failures.labels(contract.name).inc()
-        return ok
+            async with asyncio.timeout(self._timeout_s):
+                await self._push(messages)
+        except (TimeoutError, RedisError, OSError) as exc:  # the reconciler takes over
+            log.warning(
+                "task send failed; left to the reconciler",
+                extra={"tasks": len(messages), "error": type(exc).__name__},
+            )
+            for message in messages:
+                self._metrics.enqueue_failures.labels(message.task).inc()
+            return False
+        return True
 
-    async def plan_job(self, job_id: uuid.UUID) -> bool:
-        return await self._send(contracts.PLAN_JOB, contracts.PlanJob(job_id=job_id))
+    async def _push(self, messages: list[WireMessage]) -> None:
+        by_queue: dict[str, list[bytes]] = {}
+        for message in messages:
+            by_queue.setdefault(message.queue, []).append(message.data)
+        # LPUSH of several values puts the last at the head; workers pop from the tail, so
+        # the messages still leave in the order they were sent.
+        async with self._broker.pipeline(transaction=False) as pipe:
+            for queue, data in by_queue.items():
+                pipe.lpush(queue, *data)
+            await pipe.execute()
+
+    async def _send(self, contract: Contract, payload: Payload) -> bool:
+        return await self.send([(contract, payload)])
+
+    async def plan_jobs(self, job_ids: Sequence[uuid.UUID]) -> bool:
+        return await self.send([(contracts.PLAN_JOB, contracts.PlanJob(job_id=j)) for j in job_ids])
 
     async def apply_review(self, job_id: uuid.UUID, round_id: uuid.UUID) -> bool:
         return await self._send(

@@ -1,4 +1,4 @@
-"""Build (and tear down) what one API process uses: engine, Redis pools, Celery producer."""
+"""Build (and tear down) what one API process uses: engine, Redis pools, task sender."""
 
 from __future__ import annotations
 
@@ -13,14 +13,17 @@ from fastapi import FastAPI
 from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from roadmap_api.enqueue import Enqueuer, Publisher
+from roadmap_api.auth.tokens import AccessTokens
+from roadmap_api.enqueue import Enqueuer
 from roadmap_api.logging_setup import configure_logging
 from roadmap_api.metrics import ApiMetrics
+from roadmap_api.roadmaps.submits import JobSubmitter
 from roadmap_api.settings import ApiSettings
 from roadmap_api.state import AppServices
 from roadmap_core import logship
 from roadmap_core.celery_app import create_celery_app
 from roadmap_db.engine import ProcessDatabase
+from roadmap_db.repositories.job_actions import QuotaLimits
 
 log = logging.getLogger("roadmap_api.lifespan")
 
@@ -28,11 +31,14 @@ SERVICE_NAME = "roadmap-api"
 LOGSHIP_FLUSH_S = 3.0
 
 
+BROKER_CONNECTIONS = 4  # batched pushes: a few connections carry any request rate
+
+
 def redis_pool(
-    settings: ApiSettings, *, size: int, read_timeout_s: float
+    settings: ApiSettings, *, size: int, read_timeout_s: float, url: str | None = None
 ) -> BlockingConnectionPool:
     return BlockingConnectionPool.from_url(
-        settings.redis_url,
+        url or settings.redis_url,
         max_connections=size,
         timeout=settings.redis_pool_timeout_s,
         socket_timeout=read_timeout_s,
@@ -83,22 +89,21 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         size=settings.sse_max_streams,
         read_timeout_s=settings.sse_block_ms / 1000 + settings.redis_socket_timeout_s,
     )
+    broker = redis_pool(
+        settings,
+        size=BROKER_CONNECTIONS,
+        read_timeout_s=settings.redis_socket_timeout_s,
+        url=settings.broker_url,
+    )
+    broker_client = Redis(connection_pool=broker)
     celery = create_celery_app(SERVICE_NAME, settings)
-    # The API bounds each send itself (ENQUEUE_TIMEOUT_S) and leaves failures to the
-    # reconciler; without redis-py's retry-on-timeout, kombu can pipeline the sends that
-    # pile up (one round trip per batch instead of one client and round trip per message).
-    celery.conf.broker_transport_options = {
-        **celery.conf.broker_transport_options,
-        "retry_on_timeout": False,
-    }
-    publisher = Publisher(celery)
-    publisher.start()
     # One shipper per process: a second app in the same process (tests) shares the first's.
     shipper = (
         None
         if logship.stats().configured
         else logship.configure_logship(celery, settings, source=SERVICE_NAME)
     )
+    enqueuer = Enqueuer(celery, broker_client, metrics, timeout_s=settings.enqueue_timeout_s)
     app.state.services = AppServices(
         settings=settings,
         metrics=metrics,
@@ -106,7 +111,18 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis=Redis(connection_pool=commands),
         stream_redis=Redis(connection_pool=streams),
         celery=celery,
-        enqueuer=Enqueuer(publisher, metrics, timeout_s=settings.enqueue_timeout_s),
+        broker=broker_client,
+        enqueuer=Enqueuer(celery, broker_client, metrics, timeout_s=settings.enqueue_timeout_s),
+        access_tokens=AccessTokens(settings),
+        submitter=JobSubmitter(
+            db,
+            enqueuer,
+            QuotaLimits(
+                max_active_jobs=settings.quota_max_active_jobs,
+                jobs_per_day=settings.quota_jobs_per_day,
+                tokens_per_day=settings.quota_tokens_per_day,
+            ),
+        ),
         password_limiter=anyio.CapacityLimiter(4),
     )
     await prewarm(db, min(settings.db_pool_prewarm, settings.db_pool_size), settings)
@@ -119,12 +135,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         services: AppServices = app.state.services
+        await services.submitter.aclose()
         if shipper is not None:
             await anyio.to_thread.run_sync(shipper.shutdown, LOGSHIP_FLUSH_S)
-        await services.redis.aclose()
-        await services.stream_redis.aclose()
-        await commands.disconnect()
-        await streams.disconnect()
-        await anyio.to_thread.run_sync(publisher.stop, settings.enqueue_timeout_s)
+        for client in (services.redis, services.stream_redis, services.broker):
+            await client.aclose()
+        for pool in (commands, streams, broker):
+            await pool.disconnect()
         await anyio.to_thread.run_sync(celery.close)
         await db.dispose()

@@ -38,16 +38,20 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         redoc_url=None,
+        # Observability is Prometheus (/metrics) and JSON logs; FastAPI's OpenTelemetry
+        # hooks would otherwise look up the global providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.metrics = metrics
     install_error_handlers(app)
+    # Routes are matched in this order: the busiest first.
     for router in (
-        health_router,
-        auth_router,
         roadmaps_router,
         content_router,
         logs_router,
+        auth_router,
+        health_router,
         admin_router,
     ):
         app.include_router(router)

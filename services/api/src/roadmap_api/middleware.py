@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 import re
 import time
-import uuid
 
+import uuid_utils
+from prometheus_client import Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from roadmap_api.context import reset_request_id, set_request_id
@@ -36,6 +37,8 @@ class RequestContextMiddleware:
         self.app = app
         self.metrics = metrics
         self.log_enabled = access_log_enabled
+        # (method, route template, status) → its histogram child: a handful per app.
+        self._timers: dict[tuple[str, str, int], Histogram] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -49,7 +52,7 @@ class RequestContextMiddleware:
                     request_id = candidate
                 break
         if request_id is None:
-            request_id = uuid.uuid4().hex
+            request_id = uuid_utils.uuid4().hex
         token = set_request_id(request_id)
         start = time.perf_counter()
         status = 500
@@ -67,9 +70,12 @@ class RequestContextMiddleware:
         finally:
             elapsed = time.perf_counter() - start
             route = route_template(scope)
-            self.metrics.request_duration.labels(scope["method"], route, str(status)).observe(
-                elapsed
-            )
+            key = (scope["method"], route, status)
+            timer = self._timers.get(key)
+            if timer is None:
+                timer = self.metrics.request_duration.labels(key[0], route, str(status))
+                self._timers[key] = timer
+            timer.observe(elapsed)
             if self.log_enabled:
                 state = scope.get("state") or {}
                 access_log.info(
@@ -96,16 +102,24 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        declared: int | None = None
+        chunked = False
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
                     declared = int(value)
                 except ValueError:
                     declared = 0
-                if declared > self.max_bytes:
-                    await self._reject(scope, receive, send)
-                    return
-                break
+            elif name == b"transfer-encoding":
+                chunked = True
+        if declared is not None and declared > self.max_bytes:
+            await self._reject(scope, receive, send)
+            return
+        if not chunked:
+            # The server reads exactly Content-Length bytes (none without it): nothing
+            # more can arrive, so there is nothing to count.
+            await self.app(scope, receive, send)
+            return
         received = 0
         started = False
 

@@ -9,8 +9,10 @@ from celery import Celery
 from fastapi import Request
 from redis.asyncio import Redis
 
+from roadmap_api.auth.tokens import AccessTokens
 from roadmap_api.enqueue import Enqueuer
 from roadmap_api.metrics import ApiMetrics
+from roadmap_api.roadmaps.submits import JobSubmitter
 from roadmap_api.settings import ApiSettings
 from roadmap_db.engine import ProcessDatabase
 
@@ -23,8 +25,12 @@ class AppServices:
     redis: Redis
     # Blocking stream reads of SSE clients get their own pool so they cannot starve others.
     stream_redis: Redis
+    # The Celery queues' Redis (BROKER_URL, by default the same server as ``redis``).
+    broker: Redis
     celery: Celery
+    access_tokens: AccessTokens
     enqueuer: Enqueuer
+    submitter: JobSubmitter
     # argon2id takes 19 MiB and tens of ms per hash: bound how many run at once.
     password_limiter: anyio.CapacityLimiter
 

@@ -15,8 +15,8 @@ from roadmap_db.repositories import job_reads
 
 
 async def queue_report(services: AppServices) -> QueuesOut:
-    depth = await queues.depths(services.redis)
-    ages = await queues.oldest_ages(services.redis)
+    depth = await queues.depths(services.broker)
+    ages = await queues.oldest_ages(services.broker)
     seen = await queues.workers(services.redis)
     return QueuesOut(
         queues=[QueueOut(name=q, depth=depth[q], oldest_age_s=ages[q]) for q in depth],

@@ -6,9 +6,11 @@ import hashlib
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import jwt
+from cachetools import TLRUCache
 
 from roadmap_api.settings import ApiSettings
 
@@ -39,8 +41,9 @@ def issue_access_token(settings: ApiSettings, user_id: uuid.UUID) -> IssuedToken
     return IssuedToken(token=token, expires_in=settings.access_token_ttl_s)
 
 
-def decode_access_token(settings: ApiSettings, token: str) -> uuid.UUID:
-    """The user id of a valid token; raises ``jwt.InvalidTokenError`` (or ValueError) if not.
+def verify_access_token(settings: ApiSettings, token: str) -> tuple[uuid.UUID, float]:
+    """(user id, unix time it stops being accepted) of a valid token; raises
+    ``jwt.InvalidTokenError`` (or ValueError) if it is not valid.
 
     Only HS256 is accepted (so ``alg=none`` and algorithm confusion fail), and ``exp``,
     ``iss``, ``aud`` and ``sub`` are required and checked.
@@ -54,7 +57,39 @@ def decode_access_token(settings: ApiSettings, token: str) -> uuid.UUID:
         leeway=LEEWAY_S,
         options={"require": ["exp", "iat", "iss", "aud", "sub"]},
     )
-    return uuid.UUID(str(claims["sub"]))
+    return uuid.UUID(str(claims["sub"])), float(claims["exp"]) + LEEWAY_S
+
+
+class AccessTokens:
+    """Verifies access tokens, remembering the ones that passed until they expire.
+
+    A client sends the same token with every request; checking its signature and claims
+    again each time costs more CPU than the rest of a small request's authentication. Only
+    tokens that verified are kept (by their full text), each for no longer than its own
+    ``exp`` allows, so a cached answer is the answer verification would give. The user
+    behind a token is still checked by every request that uses it (``get_current_user``
+    or the statement itself), so a disabled user is refused at once.
+    """
+
+    def __init__(
+        self,
+        settings: ApiSettings,
+        *,
+        max_tokens: int = 10_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._settings = settings
+        self._valid: TLRUCache[str, tuple[uuid.UUID, float]] = TLRUCache(
+            maxsize=max_tokens, ttu=lambda _token, found, _now: found[1], timer=clock
+        )
+
+    def user_id(self, token: str) -> uuid.UUID:
+        """Raises ``jwt.InvalidTokenError`` (or ValueError) for a token that is not valid."""
+        found = self._valid.get(token)
+        if found is None:
+            found = verify_access_token(self._settings, token)
+            self._valid[token] = found
+        return found[0]
 
 
 def is_api_key(token: str) -> bool:

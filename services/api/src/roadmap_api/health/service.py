@@ -88,7 +88,7 @@ async def scrape(services: AppServices) -> bytes:
         metrics.scrape_errors.labels("database").inc()
     try:
         with anyio.fail_after(timeout):
-            depth = await queues.depths(services.redis)
+            depth = await queues.depths(services.broker)
         for queue, n in depth.items():
             metrics.queue_depth.labels(queue).set(n)
     except Exception:  # as above

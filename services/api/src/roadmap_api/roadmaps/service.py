@@ -37,7 +37,7 @@ from roadmap_db.repositories import (
     learner_progress,
 )
 from roadmap_db.repositories.cursor import InvalidCursor
-from roadmap_db.repositories.job_actions import QuotaLimits
+from roadmap_db.repositories.job_actions import NewJob
 
 JOB_NOT_FOUND = "No such roadmap."
 
@@ -57,27 +57,15 @@ async def locked_job(session: AsyncSession, job_id: uuid.UUID, user_id: uuid.UUI
 
 
 async def submit(services: AppServices, principal: Principal, body: RoadmapRequest) -> JobAccepted:
-    """The hot path: one autocommitted statement (owner lock, quotas, INSERT), then the send."""
-    settings = services.settings
+    """The hot path: a batched statement (owner lock, quotas, INSERT), then a batched send."""
     job_id = new_id()
-    async with services.db.engine.connect() as conn:
-        autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        outcome = await job_actions.create_job(
-            autocommit,
-            job_id=job_id,
-            owner_id=principal.user_id,
-            request=body.model_dump(mode="json"),
-            limits=QuotaLimits(
-                max_active_jobs=settings.quota_max_active_jobs,
-                jobs_per_day=settings.quota_jobs_per_day,
-                tokens_per_day=settings.quota_tokens_per_day,
-            ),
-        )
+    outcome = await services.submitter.submit(
+        NewJob(job_id=job_id, owner_id=principal.user_id, request=body.model_dump(mode="json"))
+    )
     if not outcome.user_ok:
         raise Unauthorized("Unknown or disabled user.", error="invalid_token")
     if not outcome.created:
-        _raise_quota(outcome, settings)
-    await services.enqueuer.plan_job(job_id)
+        _raise_quota(outcome, services.settings)
     audit.job_event(
         "roadmap submitted", job_id, step="submitted", user_id=principal.user_id, review=body.review
     )
