@@ -76,3 +76,63 @@ async def test_concurrent_batches_sharing_owners_neither_deadlock_nor_overrun(
     assert sum(sum(c) for c in created) == 4 * 3
     for owner in owners:
         assert await jobs_of(db, owner) == 3
+
+
+async def test_a_batch_decides_exactly_as_submitting_one_at_a_time(db: ProcessDatabase) -> None:
+    """Twin owners with the same history: one twin's jobs go in one batch, the other's one
+    by one through ``roadmap_submit_job`` (0003); every outcome must match."""
+    import random
+    import time
+
+    from sqlalchemy import text
+
+    from roadmap_db.repositories.job_actions import DAY_MS, uuid7_floor
+
+    rng = random.Random(7)
+    batched = await users(db, 6)
+    single = await users(db, 6)
+    (disabled,) = await users(db, 1, active=False)
+    async with db.transaction() as session:
+        for b, s in zip(batched, single, strict=True):
+            for _ in range(rng.randrange(0, 4)):  # some history: active or finished, tokens
+                status = rng.choice(["queued", "generating", "completed", "failed"])
+                tokens = rng.choice([0, 400, 900])
+                for owner in (b, s):
+                    session.add(RoadmapJob(id=new_id(), owner_id=owner, request=REQUEST,
+                                           status=status, prompt_tokens=tokens))  # fmt: skip
+    limits = QuotaLimits(max_active_jobs=3, jobs_per_day=4, tokens_per_day=1500)
+    picks = [rng.randrange(0, 7) for _ in range(40)]
+    owners_b = [batched[i] if i < 6 else disabled for i in picks]
+    owners_s = [single[i] if i < 6 else disabled for i in picks]
+
+    async with db.engine.connect() as conn:
+        autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        got = await create_jobs(
+            autocommit, [NewJob(new_id(), o, REQUEST) for o in owners_b], limits
+        )
+        floor = uuid7_floor(int(time.time() * 1000) - DAY_MS)
+        expected = []
+        for owner in owners_s:
+            row = (
+                await autocommit.execute(
+                    text(
+                        "SELECT user_ok, active_jobs, jobs_today, tokens_today, created_at"
+                        " FROM roadmap_submit_job(:job, :owner, CAST(:req AS jsonb), :floor,"
+                        " :a, :d, :t)"
+                    ),
+                    {
+                        "job": new_id(),
+                        "owner": owner,
+                        "req": '{"goal": "x"}',
+                        "floor": floor,
+                        "a": 3,
+                        "d": 4,
+                        "t": 1500,
+                    },
+                )
+            ).one()
+            expected.append((row[0], row[1], row[2], row[3], row[4] is not None))
+    actual = [(o.user_ok, o.active_jobs, o.jobs_today, o.tokens_today, o.created) for o in got]
+    assert actual == expected
+    assert any(created for *_, created in actual)
+    assert not all(created for *_, created in actual)
