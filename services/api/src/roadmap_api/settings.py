@@ -15,16 +15,21 @@ closed again as soon as it is returned, and opening one costs a TLS probe, authe
 and two ``SET``\ s — several milliseconds of a request's latency, over and over under load.
 Requests beyond the pool wait for a connection (at most ``DB_POOL_TIMEOUT_S``) instead.
 
+Submits do not take a connection each: ``POST /roadmaps`` runs one statement per batch of
+concurrent submits on at most two pool connections, which stay checked out while submits
+keep coming and go back after a second without one (``roadmaps/submits.py``).
+
 No request holds a connection for long: reads and writes run in short transactions, the SSE
 endpoint reads its snapshot and releases the connection before it starts streaming, and
 ``/readyz`` checks out a connection only for its ``SELECT 1``. A request that cannot get a
 connection within ``DB_POOL_TIMEOUT_S`` (default 3 s here) or whose statement runs longer
 than ``DB_STATEMENT_TIMEOUT_MS`` (default 5 s here) answers 503 instead of hanging.
 
-Redis: one pool of ``REDIS_MAX_CONNECTIONS`` for short commands (rate limits, readiness,
-queue depths) and a separate pool of ``SSE_MAX_STREAMS`` for the blocking stream reads of
-open SSE connections; a stream that cannot get a connection waits ``REDIS_POOL_TIMEOUT_S``
-and then answers 503.
+Redis: one pool of ``REDIS_MAX_CONNECTIONS`` for short commands (rate limits, readiness),
+a separate pool of ``SSE_MAX_STREAMS`` for the blocking stream reads of open SSE
+connections (a stream that cannot get a connection waits ``REDIS_POOL_TIMEOUT_S`` and then
+answers 503), and four connections to the broker (``CELERY_BROKER_URL``, by default the
+same server) for task sends and queue depths.
 """
 
 from __future__ import annotations
