@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 
 from sqlalchemy import func, select
@@ -13,6 +14,7 @@ from roadmap_db.models import RoadmapJob, User
 from roadmap_db.repositories.job_actions import NewJob, QuotaLimits, create_jobs
 
 REQUEST = {"goal": "Learn SQL", "level": "beginner", "weekly_hours": 4, "weeks": 6}
+REQUEST_JSON = json.dumps(REQUEST)
 
 
 async def users(db: ProcessDatabase, count: int, *, active: bool = True) -> list[uuid.UUID]:
@@ -42,7 +44,7 @@ async def jobs_of(db: ProcessDatabase, owner: uuid.UUID) -> int:
 async def test_one_owner_twice_in_a_batch_counts_the_first(db: ProcessDatabase) -> None:
     alice, bob = await users(db, 2)
     limits = QuotaLimits(max_active_jobs=2, jobs_per_day=10, tokens_per_day=10**9)
-    batch = [NewJob(new_id(), owner, REQUEST) for owner in (alice, bob, alice, alice, bob)]
+    batch = [NewJob(new_id(), owner, REQUEST_JSON) for owner in (alice, bob, alice, alice, bob)]
     # Outcomes come back in the order of the batch, not the owners' lock order.
     assert await submit(db, batch, limits) == [True, True, True, False, True]
     assert await jobs_of(db, alice) == 2
@@ -53,7 +55,7 @@ async def test_daily_quota_and_unknown_or_disabled_owners(db: ProcessDatabase) -
     (carol,) = await users(db, 1)
     (dave,) = await users(db, 1, active=False)
     limits = QuotaLimits(max_active_jobs=10, jobs_per_day=1, tokens_per_day=10**9)
-    batch = [NewJob(new_id(), o, REQUEST) for o in (carol, dave, new_id(), carol)]
+    batch = [NewJob(new_id(), o, REQUEST_JSON) for o in (carol, dave, new_id(), carol)]
     async with db.engine.connect() as conn:
         autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
         outcomes = await create_jobs(autocommit, batch, limits)
@@ -70,7 +72,8 @@ async def test_concurrent_batches_sharing_owners_neither_deadlock_nor_overrun(
     limits = QuotaLimits(max_active_jobs=3, jobs_per_day=100, tokens_per_day=10**9)
     # Each batch names the owners in a different order: locks are still taken in one order.
     batches = [
-        [NewJob(new_id(), owners[(i * k) % 4], REQUEST) for i in range(8)] for k in (1, 3, 5, 7)
+        [NewJob(new_id(), owners[(i * k) % 4], REQUEST_JSON) for i in range(8)]
+        for k in (1, 3, 5, 7)
     ]
     created = await asyncio.gather(*(submit(db, batch, limits) for batch in batches))
     assert sum(sum(c) for c in created) == 4 * 3
@@ -108,7 +111,7 @@ async def test_a_batch_decides_exactly_as_submitting_one_at_a_time(db: ProcessDa
     async with db.engine.connect() as conn:
         autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
         got = await create_jobs(
-            autocommit, [NewJob(new_id(), o, REQUEST) for o in owners_b], limits
+            autocommit, [NewJob(new_id(), o, REQUEST_JSON) for o in owners_b], limits
         )
         floor = uuid7_floor(int(time.time() * 1000) - DAY_MS)
         expected = []

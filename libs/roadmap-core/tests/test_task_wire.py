@@ -39,6 +39,10 @@ def pushed(redis_url: str, queue: str) -> list[dict[str, Any]]:
         client.close()
 
 
+def without(fields: dict[str, Any], names: set[str]) -> dict[str, Any]:
+    return {k: v for k, v in fields.items() if k not in names}
+
+
 def body_of(message: dict[str, Any]) -> Any:
     return json.loads(base64.b64decode(message["body"]))
 
@@ -56,10 +60,13 @@ def test_the_message_matches_what_kombu_publishes(app: Celery, redis_url: str) -
     assert body_of(wire_message) == body_of(kombu_message)
     for side in (wire_message, kombu_message):
         assert side["headers"]["argsrepr"] == repr(({"job_id": str(job)},))
-    strip = lambda headers: {k: v for k, v in headers.items() if k not in PER_MESSAGE}  # noqa: E731
-    assert strip(wire_message["headers"]) == strip(kombu_message["headers"])
-    props = lambda p: {k: v for k, v in p.items() if k not in {"correlation_id", "delivery_tag"}}  # noqa: E731
-    assert props(wire_message["properties"]) == props(kombu_message["properties"])
+    assert without(wire_message["headers"], PER_MESSAGE) == without(
+        kombu_message["headers"], PER_MESSAGE
+    )
+    per_message = {"correlation_id", "delivery_tag"}
+    assert without(wire_message["properties"], per_message) == without(
+        kombu_message["properties"], per_message
+    )
 
     headers = wire_message["headers"]
     assert headers["id"] == headers["root_id"] == ours.task_id

@@ -4,12 +4,14 @@ while busy and replaced after an error."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 from redis.asyncio import Redis
 from sqlalchemy import text
+from sqlalchemy.pool import QueuePool
 
 from roadmap_api.enqueue import Enqueuer
 from roadmap_api.metrics import ApiMetrics
@@ -42,7 +44,7 @@ async def submitter(
 
 
 def job_for(owner: Account) -> NewJob:
-    return NewJob(job_id=new_id(), owner_id=owner.id, request=request_body())
+    return NewJob(job_id=new_id(), owner_id=owner.id, request=json.dumps(request_body()))
 
 
 async def test_concurrent_submits_share_statements_and_every_task_is_sent(
@@ -60,12 +62,14 @@ async def test_the_connection_goes_back_to_the_pool_when_idle(
     submitter: tuple[JobSubmitter, ApiMetrics], alice: Account, db: ProcessDatabase
 ) -> None:
     subject, _ = submitter
+    pool = db.engine.pool
+    assert isinstance(pool, QueuePool)
     assert (await subject.submit(job_for(alice))).created
-    assert db.engine.pool.checkedout() == 1  # kept for the next batch
+    assert pool.checkedout() == 1  # kept for the next batch
     assert (await subject.submit(job_for(alice))).created
-    assert db.engine.pool.checkedout() == 1  # and reused
+    assert pool.checkedout() == 1  # and reused
     await asyncio.sleep(0.7)
-    assert db.engine.pool.checkedout() == 0
+    assert pool.checkedout() == 0
 
 
 async def test_a_broken_connection_fails_its_batch_then_is_replaced(

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import base64
 import functools
-import json
 import os
 import time
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import uuid_utils
 from celery import Celery
 from celery.utils.nodenames import anon_nodename
@@ -70,7 +70,7 @@ def encode(app: Celery, contract: Contract, payload: Payload) -> WireMessage:
     )
     headers: dict[str, Any] = message.headers
     headers[SENT_AT_HEADER] = time.time()
-    body = json.dumps(message.body).encode()
+    body = orjson.dumps(message.body)
     envelope = {
         "body": base64.b64encode(body).decode("ascii"),
         "content-encoding": "utf-8",
@@ -85,7 +85,8 @@ def encode(app: Celery, contract: Contract, payload: Payload) -> WireMessage:
             "delivery_tag": _uuid(),
         },
     }
-    return WireMessage(contract.name, contract.queue, task_id, json.dumps(envelope).encode())
+    # orjson: the two encodings were most of a message's cost with the standard library.
+    return WireMessage(contract.name, contract.queue, task_id, orjson.dumps(envelope))
 
 
 def is_redis_url(url: str) -> bool:

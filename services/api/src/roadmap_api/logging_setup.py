@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import atexit
-import json
 import logging
 import sys
 import time
 from logging.handlers import QueueHandler, QueueListener
 from queue import SimpleQueue
 from typing import Any
+
+import orjson
 
 from roadmap_api.context import current_request_id
 
@@ -34,7 +35,7 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, separators=(",", ":"))
+        return orjson.dumps(entry, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def configure_logging(level: str, *, json_lines: bool, access_log: bool) -> None:

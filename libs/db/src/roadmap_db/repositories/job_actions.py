@@ -7,13 +7,11 @@ the outbox, and ``enqueued_at`` tells the reconciler when to send again if a sen
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -56,7 +54,7 @@ class CreateOutcome:
 class NewJob:
     job_id: uuid.UUID
     owner_id: uuid.UUID
-    request: dict[str, Any]
+    request: str  # the request as JSON text
 
 
 _SUBMIT = (
@@ -82,7 +80,7 @@ async def create_jobs(
         _SUBMIT,
         [job.job_id for job in jobs],
         [job.owner_id for job in jobs],
-        [json.dumps(job.request, separators=(",", ":")) for job in jobs],
+        [job.request for job in jobs],
         uuid7_floor(int(time.time() * 1000) - DAY_MS),
         limits.max_active_jobs,
         limits.jobs_per_day,

@@ -60,7 +60,7 @@ async def submit(services: AppServices, principal: Principal, body: RoadmapReque
     """The hot path: a batched statement (owner lock, quotas, INSERT), then a batched send."""
     job_id = new_id()
     outcome = await services.submitter.submit(
-        NewJob(job_id=job_id, owner_id=principal.user_id, request=body.model_dump(mode="json"))
+        NewJob(job_id=job_id, owner_id=principal.user_id, request=body.model_dump_json())
     )
     if not outcome.user_ok:
         raise Unauthorized("Unknown or disabled user.", error="invalid_token")
