@@ -7,8 +7,8 @@ sent at once, so it waits no longer than it would on its own. If the statement f
 nothing of its batch was written and every request of it gets the error.
 
 Once the batch has committed, the ``plan_job`` tasks of the jobs it created go out in one
-send (:meth:`Enqueuer.plan_jobs`), started at once so the next statement does not wait for
-it; each request answers when its batch's send has finished or given up.
+send (:meth:`Enqueuer.plan_jobs`); the requests of the batch answer when it has finished
+or given up. Meanwhile the next batch can already run its statement.
 
 While submits keep coming, the statements reuse their pool connections instead of checking
 one out (and pinging it) per batch; a connection goes back to the pool after
@@ -40,8 +40,6 @@ MAX_BATCH = 64
 MAX_IN_FLIGHT = 2
 IDLE_RELEASE_S = 1.0
 
-Submitted = tuple[CreateOutcome, "asyncio.Future[bool] | None"]
-
 
 @dataclass(slots=True)
 class _Held:
@@ -55,7 +53,7 @@ class JobSubmitter:
         self._db = db
         self._enqueuer = enqueuer
         self._limits = limits
-        self._batcher: Batcher[NewJob, Submitted] = Batcher(
+        self._batcher: Batcher[NewJob, CreateOutcome] = Batcher(
             self._flush, max_batch=MAX_BATCH, max_in_flight=MAX_IN_FLIGHT
         )
         # Connections between statements; at most MAX_IN_FLIGHT, none while idle.
@@ -66,10 +64,7 @@ class JobSubmitter:
     async def submit(self, job: NewJob) -> CreateOutcome:
         """The job's outcome; if it was created, its task has been sent (or left to the
         reconciler) by the time this returns."""
-        outcome, sent = await self._batcher.submit(job)
-        if sent is not None:
-            await asyncio.shield(sent)
-        return outcome
+        return await self._batcher.submit(job)
 
     async def aclose(self) -> None:
         await self._batcher.aclose()
@@ -81,7 +76,7 @@ class JobSubmitter:
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def _flush(self, jobs: list[NewJob]) -> Sequence[Submitted]:
+    async def _flush(self, jobs: list[NewJob]) -> Sequence[CreateOutcome]:
         loop = asyncio.get_running_loop()
         held = self._idle.pop() if self._idle else await self._checkout()
         try:
@@ -96,10 +91,9 @@ class JobSubmitter:
         created = [
             job.job_id for job, outcome in zip(jobs, outcomes, strict=True) if outcome.created
         ]
-        if not created:
-            return [(outcome, None) for outcome in outcomes]
-        sent = self._spawn(self._enqueuer.plan_jobs(created))
-        return [(outcome, sent if outcome.created else None) for outcome in outcomes]
+        if created:
+            await self._enqueuer.plan_jobs(created)  # never raises: failures are the reconciler's
+        return outcomes
 
     async def _checkout(self) -> _Held:
         conn = await self._db.engine.connect().start()
