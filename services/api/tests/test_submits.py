@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.pool import QueuePool
 
 from roadmap_api.enqueue import Enqueuer
+from roadmap_api.errors import is_database_outage
 from roadmap_api.metrics import ApiMetrics
 from roadmap_api.roadmaps import submits
 from roadmap_api.roadmaps.submits import JobSubmitter
@@ -88,8 +89,10 @@ async def test_a_broken_connection_fails_its_batch_then_is_replaced(
         )
     assert killed >= 1
     lost = job_for(alice)
-    with pytest.raises((asyncpg.PostgresError, asyncpg.InterfaceError, ConnectionError)):
+    broken = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError)
+    with pytest.raises(broken) as raised:
         await subject.submit(lost)
+    assert is_database_outage(raised.value)  # so the API answers 503
     assert (await subject.submit(job_for(alice))).created  # a fresh connection
     async with db.engine.connect() as check:
         count = await check.scalar(

@@ -180,6 +180,9 @@ DATABASE_UNAVAILABLE = (
     asyncpg.exceptions.CannotConnectNowError,
     asyncpg.exceptions.TooManyConnectionsError,
     asyncpg.exceptions.InterfaceError,
+    # A connection whose server went away while it was idle can refuse the next statement
+    # with this instead of a connection error.
+    asyncpg.exceptions.InternalClientError,
 )
 
 
@@ -296,6 +299,7 @@ def install_error_handlers(app: FastAPI) -> None:
         sa_exc.SQLAlchemyError,
         asyncpg.exceptions.PostgresError,
         asyncpg.exceptions.InterfaceError,
+        asyncpg.exceptions.InternalClientError,
         OSError,
         TimeoutError,
     ):
