@@ -42,10 +42,6 @@ class Batcher(Generic[T, R]):
         self._draining = 0
         self._closed = False
 
-    @property
-    def pending(self) -> int:
-        return len(self._pending)
-
     async def submit(self, item: T) -> R:
         if self._closed:
             raise RuntimeError("batcher is closed")

@@ -30,8 +30,6 @@ from celery.utils.nodenames import anon_nodename
 from roadmap_core.celery_app import SENT_AT_HEADER
 from roadmap_core.contracts import Contract, Payload
 
-REDIS_SCHEMES = ("redis://", "rediss://")
-
 
 @dataclass(frozen=True, slots=True)
 class WireMessage:
@@ -87,7 +85,3 @@ def encode(app: Celery, contract: Contract, payload: Payload) -> WireMessage:
     }
     # orjson: the two encodings were most of a message's cost with the standard library.
     return WireMessage(contract.name, contract.queue, task_id, orjson.dumps(envelope))
-
-
-def is_redis_url(url: str) -> bool:
-    return url.startswith(REDIS_SCHEMES)
