@@ -23,6 +23,7 @@ from roadmap_core.settings import plain_postgres_url
 from roadmap_db.engine import ProcessDatabase
 from roadmap_db.repositories.logs import page_job_logs
 from roadmap_devservers.embedded import EmbeddedRedis
+from roadmap_worker_logs.broker import UNACKED_INDEX_KEY
 
 APP_NAME = "roadmap-worker-logs"
 
@@ -195,16 +196,16 @@ async def test_sigkill_mid_batch_loses_and_duplicates_nothing(
 
     if crash == "whole worker":
         assert await count_rows(pg) == 100
-        # A dead consumer's unacked messages come back after the broker visibility
-        # timeout (an hour in production); age them instead of waiting.
+        # A dead consumer's unacked messages come back after the logs queue's visibility
+        # timeout (minutes in production, tests/reliability times it); age them instead.
         client = Redis.from_url(redis_url)
         try:
             unacked = cast(
                 "list[tuple[bytes, float]]",
-                client.zrange("unacked_index", 0, -1, withscores=True),
+                client.zrange(UNACKED_INDEX_KEY, 0, -1, withscores=True),
             )
             assert unacked, "the killed worker held no unacked message"
-            client.zadd("unacked_index", {tag: score - 7200 for tag, score in unacked})
+            client.zadd(UNACKED_INDEX_KEY, {tag: score - 7200 for tag, score in unacked})
         finally:
             client.close()
         start_worker(concurrency=1)

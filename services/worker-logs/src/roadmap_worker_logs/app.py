@@ -25,6 +25,7 @@ from kombu import Exchange, Queue
 
 from roadmap_core.celery_app import create_celery_app
 from roadmap_core.contracts import LOGS_QUEUE
+from roadmap_worker_logs.broker import transport_options
 from roadmap_worker_logs.runtime import close_runtime, get_runtime
 from roadmap_worker_logs.settings import SERVICE_NAME, LogsWorkerSettings
 from roadmap_worker_logs.tasks import register_tasks
@@ -39,6 +40,8 @@ celery_app.conf.update(
     worker_pool="prefork",
     worker_concurrency=settings.logs_worker_concurrency,
     worker_prefetch_multiplier=settings.logs_prefetch_multiplier,
+    # Batches of a worker that died come back in minutes, not after the content queue's hour.
+    broker_transport_options=transport_options(settings, celery_app.conf.broker_transport_options),
 )
 register_tasks(celery_app, settings)
 
