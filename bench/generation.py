@@ -104,8 +104,9 @@ async def _one_job(database_url: str, redis_url: str) -> dict[str, Any]:
             job = await get_job(session, job_id)
         if final is None or final.type is not ProgressType.completed or job is None:
             raise RuntimeError(f"job {job_id} did not complete: {final}")
-        if final.data.get("status") != "completed":
-            raise RuntimeError(f"job {job_id} ended {final.data.get('status')}")
+        status = final.data.model_dump(mode="json").get("status")
+        if status != "completed":
+            raise RuntimeError(f"job {job_id} ended {status}")
         return {"wall_s": wall, "llm_calls": job.llm_calls}
     finally:
         app.close()

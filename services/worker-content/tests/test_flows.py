@@ -118,18 +118,21 @@ async def test_a_submitted_job_completes_with_valid_content(
     assert job.llm_calls == calls[0] == 14
     assert job.prompt_tokens == calls[1] > 0
 
-    events = progress_events(redis_url, job_id)
-    types = [e.type for e in events]
+    events = [e.data.model_dump(mode="json") for e in progress_events(redis_url, job_id)]
+    types = [e.type for e in progress_events(redis_url, job_id)]
     assert types[-1] is ProgressType.completed
-    assert events[-1].data["status"] == "completed"
-    assert events[-1].data["failed_items"] == []
-    statuses = [e.data["status"] for e in events if e.type is ProgressType.status]
+    assert events[-1]["status"] == "completed"
+    assert events[-1]["failed_items"] == []
+    assert events[-1]["progress"] == {
+        "total": 12, "done": 12, "failed": 0, "pending": 0, "cancelled": 0
+    }  # fmt: skip
+    statuses = [e["status"] for e, t in zip(events, types, strict=True) if t is ProgressType.status]
     assert statuses == ["planning", "generating"]
-    items = [e.data for e in events if e.type is ProgressType.item]
+    items = [e for e, t in zip(events, types, strict=True) if t is ProgressType.item]
     assert len(items) == 12
     assert {i["status"] for i in items} == {"succeeded"}
-    assert max(i["progress"]["succeeded"] for i in items) == 12
-    steps = [e.data["step"] for e in events if e.type is ProgressType.step]
+    assert max(i["progress"]["done"] for i in items) == 12
+    steps = [e["step"] for e, t in zip(events, types, strict=True) if t is ProgressType.step]
     assert steps[:2] == ["intent_analysis", "curriculum_design"]
 
 
@@ -238,8 +241,9 @@ async def test_permanent_failures_give_partial_failure_then_retry_completes(
     assert len(broken_calls) == MAX_ATTEMPTS  # invalid output: task attempts, no SDK retry
     final = progress_events(redis_url, job_id)[-1]
     assert final.type is ProgressType.completed
-    assert final.data["status"] == "partial_failure"
-    assert [(f["concept_key"], f["kind"]) for f in final.data["failed_items"]] == [(broken, "quiz")]
+    data = final.data.model_dump(mode="json")
+    assert data["status"] == "partial_failure"
+    assert [(f["concept_key"], f["kind"]) for f in data["failed_items"]] == [(broken, "quiz")]
 
     fake.configure(rules=[])
     async with db.transaction() as s:
@@ -289,23 +293,18 @@ async def test_regeneration_writes_a_new_version_and_keeps_the_old(
     assert item.instructions is None
 
 
-async def test_cancel_stops_spending_and_publishes_the_end(
+async def test_cancel_stops_spending(
     worker: WorkerProcess, fake: FakeLLM, db: ProcessDatabase, celery_client: Celery, redis_url: str
 ) -> None:
     fake.configure(latency_ms=400.0, concepts=8)
     job_id = await submit_job(db, celery_client)
     await wait_for_job(db, job_id, {JobStatus.generating}, workers=[worker])
+    # What the API does: cancel the rows (and announce the end, which the API's tests
+    # check), then send the task.
     async with db.transaction() as s:
         assert await jobs.cancel_job(s, job_id)
     await asyncio.to_thread(contracts.send_cancel_job, celery_client, job_id)
     cancelled_at = time.time()
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if any(e.type is ProgressType.cancelled for e in progress_events(redis_url, job_id)):
-            break
-        await asyncio.sleep(0.05)
-    else:
-        pytest.fail("no cancelled event")
     # Calls already sent finish; none starts later than one status read after the cancel.
     await asyncio.sleep(1.5)
     late = [r for r in fake.requests() if float(r["ts"]) > cancelled_at + 0.5]

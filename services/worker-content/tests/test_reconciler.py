@@ -20,7 +20,7 @@ from roadmap_db.models import ContentItem, RoadmapJob
 from roadmap_db.repositories import job_lifecycle as jobs
 from roadmap_db.repositories.frameworks import add_review_round
 from roadmap_db.testing import settings_for
-from roadmap_worker_content.events import Progress
+from roadmap_worker_content.events import EventPublisher
 from roadmap_worker_content.reconciler import LeaderLock, reconcile_once
 from roadmap_worker_content.settings import ContentWorkerSettings
 from roadmap_worker_content.testing import Rows, make_framework, progress_events
@@ -108,8 +108,8 @@ async def test_one_pass_resends_lost_work_once_and_finalises(
     app = RecordingApp()
     client = Redis.from_url(redis_url)
     try:
-        report = await reconcile_once(db, Progress(client, settings), app, settings)  # type: ignore[arg-type]
-        again = await reconcile_once(db, Progress(client, settings), app, settings)  # type: ignore[arg-type]
+        report = await reconcile_once(db, EventPublisher(client, settings), app, settings)  # type: ignore[arg-type]
+        again = await reconcile_once(db, EventPublisher(client, settings), app, settings)  # type: ignore[arg-type]
     finally:
         await client.aclose()
 

@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from roadmap_api.context import current_request_id
 
@@ -28,6 +29,7 @@ log = logging.getLogger("roadmap_api.errors")
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_PREFIX = "urn:roadmap-agent:problem:"
+CANDIDATE_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
 class FieldError(BaseModel):
@@ -226,6 +228,17 @@ def is_bad_data(exc: BaseException) -> bool:
     return _sqlstate(exc).startswith("22")
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method some route accepts on this path (Starlette's 405 names only the first
+    route that matched the path, so ``GET`` hid ``DELETE`` on the same path)."""
+    allowed = []
+    for method in CANDIDATE_METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return ", ".join(allowed)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)
@@ -253,7 +266,10 @@ def install_error_handlers(app: FastAPI) -> None:
         detail: str | None = exc.detail if isinstance(exc.detail, str) else None
         if detail == HTTPStatus(exc.status_code).phrase:
             detail = None
-        return problem_response(exc.status_code, detail=detail, headers=exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(request)
+        return problem_response(exc.status_code, detail=detail, headers=headers)
 
     async def on_redis_error(request: Request, exc: Exception) -> JSONResponse:
         log.warning("redis unavailable: %s", type(exc).__name__)

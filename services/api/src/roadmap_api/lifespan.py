@@ -17,6 +17,7 @@ from roadmap_api.auth.tokens import AccessTokens
 from roadmap_api.enqueue import Enqueuer
 from roadmap_api.logging_setup import configure_logging
 from roadmap_api.metrics import ApiMetrics
+from roadmap_api.roadmaps.stream_slots import StreamSlots, stream_pool_size
 from roadmap_api.roadmaps.submits import JobSubmitter
 from roadmap_api.settings import ApiSettings
 from roadmap_api.state import AppServices
@@ -31,7 +32,9 @@ SERVICE_NAME = "roadmap-api"
 LOGSHIP_FLUSH_S = 3.0
 
 
-BROKER_CONNECTIONS = 4  # batched pushes: a few connections carry any request rate
+BROKER_CONNECTIONS = 4
+# How long a stream's per-user slot outlives a process that died without releasing it.
+STREAM_LEASE_S = 60.0  # batched pushes: a few connections carry any request rate
 
 
 def redis_pool(
@@ -86,7 +89,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # A blocking XREAD waits up to SSE_BLOCK_MS: the socket must wait longer than that.
     streams = redis_pool(
         settings,
-        size=settings.sse_max_streams,
+        size=stream_pool_size(settings.sse_max_streams),
         read_timeout_s=settings.sse_block_ms / 1000 + settings.redis_socket_timeout_s,
     )
     broker = redis_pool(
@@ -104,12 +107,20 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         else logship.configure_logship(celery, settings, source=SERVICE_NAME)
     )
     enqueuer = Enqueuer(celery, broker_client, metrics, timeout_s=settings.enqueue_timeout_s)
+    redis = Redis(connection_pool=commands)
     app.state.services = AppServices(
         settings=settings,
         metrics=metrics,
         db=db,
-        redis=Redis(connection_pool=commands),
+        redis=redis,
         stream_redis=Redis(connection_pool=streams),
+        stream_slots=StreamSlots(
+            redis,
+            max_streams=settings.sse_max_streams,
+            per_user=settings.sse_max_streams_per_user,
+            # Renewed every third of it; a stream loops at least every SSE_BLOCK_MS.
+            lease_s=max(STREAM_LEASE_S, 3 * settings.sse_block_ms / 1000),
+        ),
         celery=celery,
         broker=broker_client,
         enqueuer=Enqueuer(celery, broker_client, metrics, timeout_s=settings.enqueue_timeout_s),

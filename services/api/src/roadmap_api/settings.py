@@ -26,9 +26,10 @@ connection within ``DB_POOL_TIMEOUT_S`` (default 3 s here) or whose statement ru
 than ``DB_STATEMENT_TIMEOUT_MS`` (default 5 s here) answers 503 instead of hanging.
 
 Redis: one pool of ``REDIS_MAX_CONNECTIONS`` for short commands (rate limits, readiness),
-a separate pool of ``SSE_MAX_STREAMS`` for the blocking stream reads of open SSE
-connections (a stream that cannot get a connection waits ``REDIS_POOL_TIMEOUT_S`` and then
-answers 503), and four connections to the broker (``CELERY_BROKER_URL``, by default the
+a separate pool for the blocking stream reads of open SSE connections, a few connections
+larger than ``SSE_MAX_STREAMS``, the number of streams a process admits (more → 503, and
+``SSE_MAX_STREAMS_PER_USER`` per user over all processes → 429; ``roadmaps/stream_slots.py``),
+so an admitted stream never waits for a connection, and four connections to the broker (``CELERY_BROKER_URL``, by default the
 same server) for task sends and queue depths.
 """
 
@@ -80,6 +81,7 @@ class ApiSettings(DatabaseSettings, RedisSettings, AuthSettings, LogShipSettings
     sse_block_ms: int = Field(default=5_000, ge=100, le=60_000)
     sse_recheck_s: float = Field(default=30.0, gt=0)
     sse_max_streams: int = Field(default=200, ge=1, le=10_000)
+    sse_max_streams_per_user: int = Field(default=10, ge=1, le=10_000)
 
     readyz_timeout_s: float = Field(default=1.0, gt=0, le=10)
     readyz_require_workers: bool = True

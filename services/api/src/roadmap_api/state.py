@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from roadmap_api.auth.tokens import AccessTokens
 from roadmap_api.enqueue import Enqueuer
 from roadmap_api.metrics import ApiMetrics
+from roadmap_api.roadmaps.stream_slots import StreamSlots
 from roadmap_api.roadmaps.submits import JobSubmitter
 from roadmap_api.settings import ApiSettings
 from roadmap_db.engine import ProcessDatabase
@@ -25,6 +26,8 @@ class AppServices:
     redis: Redis
     # Blocking stream reads of SSE clients get their own pool so they cannot starve others.
     stream_redis: Redis
+    # How many of those streams may be open (per process and per user).
+    stream_slots: StreamSlots
     # The Celery queues' Redis (BROKER_URL, by default the same server as ``redis``).
     broker: Redis
     celery: Celery

@@ -8,11 +8,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from roadmap_core.domain import ItemStatus, LogCategory, LogLevel
 from roadmap_core.logship import emit
-from roadmap_core.progress import ProgressType
+from roadmap_core.progress import CompletedEvent, FailedItem, Progress
 from roadmap_db.engine import ProcessDatabase
 from roadmap_db.repositories.item_results import item_progress
 from roadmap_db.repositories.job_lifecycle import Finalized, finalize_job
-from roadmap_worker_content.events import Progress
+from roadmap_worker_content.events import EventPublisher
 
 OPEN = (ItemStatus.pending.value, ItemStatus.queued.value, ItemStatus.running.value)
 
@@ -33,7 +33,7 @@ async def finalize_in(
 
 
 async def announce(
-    progress: Progress, job_id: uuid.UUID, done: Finalized, counts: dict[str, int]
+    progress: EventPublisher, job_id: uuid.UUID, done: Finalized, counts: dict[str, int]
 ) -> None:
     """Log and publish a finalisation that committed."""
     failed = [f.as_dict() for f in done.failed_items]
@@ -47,13 +47,16 @@ async def announce(
     )
     await progress.publish(
         job_id,
-        ProgressType.completed,
-        {"status": done.status.value, "failed_items": failed, "progress": counts},
+        CompletedEvent(
+            status=done.status,
+            failed_items=[FailedItem.model_validate(f) for f in failed],
+            progress=Progress.from_counts(counts),
+        ),
     )
 
 
 async def finalize_and_announce(
-    db: ProcessDatabase, progress: Progress, job_id: uuid.UUID
+    db: ProcessDatabase, progress: EventPublisher, job_id: uuid.UUID
 ) -> Finalized | None:
     """Finalise the job if every item is done; publish ``completed`` when it was this call."""
     async with db.transaction() as session:

@@ -26,7 +26,6 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,7 +34,7 @@ from roadmap_core.llm.errors import LLMError
 from roadmap_core.llm.usage import UsageTotals, usage_scope
 from roadmap_core.logship import emit
 from roadmap_core.pipeline import ConceptContext, Content, concept_contexts, generate_content
-from roadmap_core.progress import ProgressType
+from roadmap_core.progress import ItemEvent, Progress
 from roadmap_db.models import Concept, ContentItem
 from roadmap_db.repositories import item_results as results
 from roadmap_db.repositories.claims import claim_items, fail_exhausted_items
@@ -342,19 +341,17 @@ async def _item_event(
     progress: dict[str, int] | None = None,
 ) -> None:
     concept = concepts.get(item.concept_id)
-    data: dict[str, Any] = {
-        "item_id": str(item.id),
-        "concept_id": str(item.concept_id),
-        "concept_key": concept.key if concept else None,
-        "kind": item.kind.value,
-        "status": status.value,
-    }
-    if version is not None:
-        data["version"] = version
-    if error is not None:
-        data["error"] = error
     if progress is None:
         async with rt.db.sessions() as session:
             progress = await results.item_progress(session, job_id)
-    data["progress"] = progress
-    await rt.progress.publish(job_id, ProgressType.item, data)
+    event = ItemEvent(
+        item_id=item.id,
+        concept_id=item.concept_id,
+        concept_key=concept.key if concept else None,
+        kind=item.kind,
+        status=status,
+        version=version,
+        error=error,
+        progress=Progress.from_counts(progress),
+    )
+    await rt.progress.publish(job_id, event)

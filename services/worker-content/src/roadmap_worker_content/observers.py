@@ -11,7 +11,7 @@ from roadmap_core.logship import emit
 from roadmap_core.pipeline import StepOutcome
 from roadmap_db.engine import ProcessDatabase
 from roadmap_db.repositories.job_lifecycle import set_planning_step
-from roadmap_worker_content.events import Progress
+from roadmap_worker_content.events import EventPublisher
 
 
 class JobGone(Exception):
@@ -81,7 +81,7 @@ class PlanningObserver(StepLogger):
         job_id: uuid.UUID,
         token: str,
         db: ProcessDatabase,
-        progress: Progress,
+        progress: EventPublisher,
         claimed_step: JobStep,
     ) -> None:
         super().__init__(job_id)

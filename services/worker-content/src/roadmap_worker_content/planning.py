@@ -42,7 +42,7 @@ from roadmap_core.pipeline import (
     revise_framework,
     validate_and_repair,
 )
-from roadmap_core.progress import ProgressType
+from roadmap_core.progress import ReviewRequiredEvent
 from roadmap_db.models import ReviewRound
 from roadmap_db.repositories import job_lifecycle as jobs
 from roadmap_db.repositories.claims import claim_job
@@ -52,6 +52,7 @@ from roadmap_db.repositories.frameworks import (
     load_framework,
     replace_framework,
 )
+from roadmap_worker_content.events import progress_now
 from roadmap_worker_content.leases import renewing_lease
 from roadmap_worker_content.observers import JobGone, PlanningObserver
 from roadmap_worker_content.runtime import Runtime
@@ -221,8 +222,7 @@ async def _store(
         await rt.progress.status(job_id, JobStatus.awaiting_review, JobStep.awaiting_review)
         await rt.progress.publish(
             job_id,
-            ProgressType.review_required,
-            {"round_id": str(round_.id), "round": round_.round, "framework": round_.framework},
+            ReviewRequiredEvent(round_id=round_.id, round=round_.round, framework=framework),
         )
         return PlanOutcome(JobStatus.awaiting_review)
     emit("framework stored; generating content", job_id=job_id, step="plan", details=details)
@@ -233,16 +233,18 @@ async def _store(
 async def _fail(rt: Runtime, job_id: uuid.UUID, token: str, error: str) -> PlanOutcome:
     async with rt.db.transaction() as session:
         failed = await jobs.fail_job(session, job_id, error, token=token)
+        progress = await progress_now(session, job_id)
     if not failed:
         return PlanOutcome()
     emit(error, job_id=job_id, level=LogLevel.error, step="plan")
-    await rt.progress.failed(job_id, error)
+    await rt.progress.failed(job_id, error, progress)
     return PlanOutcome(JobStatus.failed)
 
 
 async def _announce_failure(rt: Runtime, job_id: uuid.UUID) -> None:
     async with rt.db.sessions() as session:
         job = await jobs.get_job(session, job_id)
+        progress = await progress_now(session, job_id)
     error = (job.error if job else None) or "planning failed"
     emit(error, job_id=job_id, level=LogLevel.error, step="plan")
-    await rt.progress.failed(job_id, error)
+    await rt.progress.failed(job_id, error, progress)

@@ -42,7 +42,7 @@ from roadmap_db.repositories.reconcile import (
     stale_item_concepts,
     stale_planning_jobs,
 )
-from roadmap_worker_content.events import Progress
+from roadmap_worker_content.events import EventPublisher
 from roadmap_worker_content.fanout import send_concept_batches
 from roadmap_worker_content.finalize import finalize_and_announce
 from roadmap_worker_content.settings import SERVICE_NAME, ContentWorkerSettings
@@ -75,7 +75,7 @@ class PassReport:
 
 async def reconcile_once(
     db: ProcessDatabase,
-    progress: Progress,
+    progress: EventPublisher,
     app: Celery,
     settings: ContentWorkerSettings,
 ) -> PassReport:
@@ -191,7 +191,7 @@ async def run_reconciler(
         socket_timeout=settings.redis_socket_timeout_s,
         socket_connect_timeout=settings.redis_socket_timeout_s,
     )
-    progress = Progress(redis, settings)
+    progress = EventPublisher(redis, settings)
     lock = LeaderLock(lock_engine)
     leading = False
     try:

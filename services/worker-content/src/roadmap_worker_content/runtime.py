@@ -23,7 +23,7 @@ from redis.asyncio import Redis
 from roadmap_core.aio import BackgroundLoop
 from roadmap_core.llm.client import LLMClient
 from roadmap_db.engine import ProcessDatabase
-from roadmap_worker_content.events import Progress
+from roadmap_worker_content.events import EventPublisher
 from roadmap_worker_content.settings import SERVICE_NAME, ContentWorkerSettings
 from roadmap_worker_content.usage import DatabaseUsageSink
 
@@ -41,7 +41,7 @@ class Runtime:
     db: ProcessDatabase
     redis: Redis
     llm: LLMClient
-    progress: Progress
+    progress: EventPublisher
     # Items allowed to count an attempt and line up for the LLM client's own
     # LLM_CONCURRENCY slots: twice as many, so the next calls wait ready to go (the
     # client's slot turns over without a database round trip), while an item that
@@ -86,7 +86,7 @@ async def _build(settings: ContentWorkerSettings, loop: BackgroundLoop) -> Runti
     )
     llm = LLMClient.from_settings(settings, redis=redis, usage_sink=DatabaseUsageSink(db))
     slots = asyncio.Semaphore(2 * settings.llm_concurrency)
-    return Runtime(settings, loop, db, redis, llm, Progress(redis, settings), slots)
+    return Runtime(settings, loop, db, redis, llm, EventPublisher(redis, settings), slots)
 
 
 def start_runtime(settings: ContentWorkerSettings) -> Runtime:

@@ -27,6 +27,7 @@ from roadmap_db.repositories.job_lifecycle import cancel_job as cancel_job_rows
 from roadmap_db.repositories.job_lifecycle import get_job
 from roadmap_worker_content import generation, planning
 from roadmap_worker_content.app import celery_app
+from roadmap_worker_content.events import progress_now
 from roadmap_worker_content.fanout import send_concept_batches
 from roadmap_worker_content.reconciler import LeaderLock, reconcile_once
 from roadmap_worker_content.runtime import Runtime, runtime
@@ -137,12 +138,15 @@ def cancel_job(self: Task[Any, Any], payload: dict[str, Any]) -> None:
 
     async def cancel() -> None:
         async with rt.db.transaction() as session:
-            # Normally the API already did this; repeating it is a no-op.
-            await cancel_job_rows(session, p.job_id)
+            # Normally the API already did this (and published the events); repeating it is
+            # a no-op, and only a cancellation made here is announced here.
+            cancelled_here = await cancel_job_rows(session, p.job_id)
             job = await get_job(session, p.job_id)
+            progress = await progress_now(session, p.job_id)
         if job is not None and job.status is JobStatus.cancelled:
             emit("job cancelled", job_id=p.job_id, category=LogCategory.workflow, step="cancel")
-            await rt.progress.cancelled(p.job_id)
+            if cancelled_here:
+                await rt.progress.cancelled(p.job_id, progress)
 
     rt.run(cancel())
 

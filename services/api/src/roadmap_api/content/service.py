@@ -20,10 +20,11 @@ from roadmap_api.content.schemas import (
     RegenerateIn,
 )
 from roadmap_api.errors import InvalidState, NotFound
+from roadmap_api.roadmaps import announce
 from roadmap_api.roadmaps.schemas import links_for
 from roadmap_api.roadmaps.service import locked_job, owned_job
 from roadmap_api.state import AppServices
-from roadmap_core.domain import ContentKind, JobStatus, Quiz
+from roadmap_core.domain import ContentKind, JobStatus, JobStep, Quiz
 from roadmap_db.models import Concept, User
 from roadmap_db.repositories import job_lifecycle, job_reads, learner_progress
 
@@ -105,6 +106,9 @@ async def regenerate(
             status_now=job.status,
         )
     await session.commit()
+    await announce.publish(
+        services, job.id, announce.status_changed(JobStatus.generating, JobStep.content_generation)
+    )
     await services.enqueuer.regenerate_concept(job.id, concept_id)
     audit.job_event(
         "concept regeneration requested",

@@ -77,8 +77,9 @@ async def get_roadmap(
             " are stream positions: reconnect with `Last-Event-ID` to resume.",
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },
+        204: {"description": "The client already saw the end of this finished roadmap's stream"},
         **ID_ERRORS,
-        **errors(503),
+        **errors(400, 429, 503),
     },
 )
 async def follow_roadmap(
@@ -86,12 +87,16 @@ async def follow_roadmap(
     user: CurrentUser,
     session: SessionDep,
     services: ServicesDep,
-    last_event_id: Annotated[str | None, Header(max_length=64)] = None,
-) -> EventSourceResponse:
-    plan = await events.plan_stream(
-        session, services, owner_id=user.id, job_id=roadmap_id, last_event_id=last_event_id
-    )
-    return events.response(services, plan)
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> Response:
+    try:
+        plan = await events.plan_stream(
+            session, services, owner_id=user.id, job_id=roadmap_id, last_event_id=last_event_id
+        )
+    except events.NothingLeft:
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+    plan.lease = await services.stream_slots.acquire(user.id)
+    return events.StreamResponse(services, plan)
 
 
 @router.post("/{roadmap_id}/review", status_code=status.HTTP_202_ACCEPTED, responses=STATE_ERRORS)

@@ -8,7 +8,15 @@ from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from roadmap_core.domain import ContentKind, ItemStatus, JobStatus, JobStep, ReviewDecision
+from roadmap_core.domain import (
+    ContentKind,
+    ItemStatus,
+    JobStatus,
+    JobStep,
+    ReviewDecision,
+    RoadmapRequest,
+)
+from roadmap_core.progress import Progress, Usage
 
 Feedback = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
 
@@ -28,21 +36,6 @@ class JobAccepted(BaseModel):
     id: uuid.UUID
     status: JobStatus
     links: Links
-
-
-class Progress(BaseModel):
-    total: int = Field(description="content items (three per concept)")
-    done: int
-    failed: int
-    pending: int = Field(description="not finished yet (pending, queued or running)")
-    cancelled: int = 0
-
-
-class Usage(BaseModel):
-    prompt_tokens: int
-    completion_tokens: int
-    cost_usd: float
-    llm_calls: int
 
 
 class ReviewOut(BaseModel):
@@ -111,7 +104,7 @@ class AdminRoadmapSummary(RoadmapSummary):
 class RoadmapDetail(RoadmapSummary):
     summary: str | None
     error: str | None
-    request: dict[str, object] = Field(description="the request as submitted")
+    request: RoadmapRequest = Field(description="the request as submitted")
     usage: Usage
     started_at: datetime | None
     finished_at: datetime | None

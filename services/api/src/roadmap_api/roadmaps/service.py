@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from roadmap_api import audit
 from roadmap_api.auth.deps import Principal
 from roadmap_api.errors import BadRequest, InvalidState, NotFound, QuotaExceeded, Unauthorized
+from roadmap_api.roadmaps import announce
 from roadmap_api.roadmaps.schemas import (
     JobAccepted,
     ReviewDecisionIn,
@@ -26,7 +27,7 @@ from roadmap_api.roadmaps.schemas import (
 from roadmap_api.roadmaps.views import detail_of, summary_of
 from roadmap_api.settings import ApiSettings
 from roadmap_api.state import AppServices
-from roadmap_core.domain import JobStatus, RoadmapRequest
+from roadmap_core.domain import JobStatus, JobStep, RoadmapRequest
 from roadmap_core.ids import new_id
 from roadmap_db.models import RoadmapJob, User
 from roadmap_db.repositories import (
@@ -149,7 +150,9 @@ async def cancel(
     job = await locked_job(session, job_id, user.id)
     if not await job_lifecycle.cancel_job(session, job.id):
         raise InvalidState(f"A {job.status} roadmap cannot be cancelled.", status_now=job.status)
+    events = await announce.cancelled_events(session, job)
     await session.commit()
+    await announce.publish(services, job.id, *events)
     await services.enqueuer.cancel_job(job.id)
     audit.job_event("roadmap cancelled", job.id, step="cancelled", user_id=user.id)
     return JobAccepted(id=job.id, status=JobStatus.cancelled, links=links_for(job.id))
@@ -160,9 +163,11 @@ async def delete(
 ) -> None:
     job = await locked_job(session, job_id, user.id)
     was_active = await job_lifecycle.cancel_job(session, job.id)
+    events = await announce.cancelled_events(session, job) if was_active else []
     await job_actions.mark_deleted(session, job.id)
     await session.commit()
     if was_active:
+        await announce.publish(services, job.id, *events)
         await services.enqueuer.cancel_job(job.id)
     audit.job_event(
         "roadmap deleted", job.id, step="deleted", user_id=user.id, was_active=was_active
@@ -179,6 +184,9 @@ async def retry(
             "Only a roadmap that finished with failed items can be retried.", status_now=job.status
         )
     await session.commit()
+    await announce.publish(
+        services, job.id, announce.status_changed(JobStatus.generating, JobStep.content_generation)
+    )
     await services.enqueuer.retry_failed(job.id)
     audit.job_event("failed items retried", job.id, step="retry", user_id=user.id, items=count)
     return JobAccepted(id=job.id, status=JobStatus.generating, links=links_for(job.id))
@@ -197,15 +205,16 @@ async def review(
         raise InvalidState("This roadmap is not waiting for a review.", status_now=job.status)
     if body.approve:
         decided = await job_lifecycle.approve_review(session, job.id, latest.id)
-        new_status = JobStatus.generating
+        new_status, new_step = JobStatus.generating, JobStep.content_generation
     else:
         decided = await job_lifecycle.request_changes(
             session, job.id, latest.id, body.feedback or ""
         )
-        new_status = JobStatus.queued
+        new_status, new_step = JobStatus.queued, JobStep.revision
     if not decided:
         raise InvalidState("There is no proposed plan waiting for a decision.")
     await session.commit()
+    await announce.publish(services, job.id, announce.status_changed(new_status, new_step))
     await services.enqueuer.apply_review(job.id, latest.id)
     audit.job_event(
         "plan approved" if body.approve else "plan changes requested",

@@ -9,29 +9,20 @@ from roadmap_api.roadmaps.schemas import (
     FrameworkOut,
     ItemState,
     ModuleNode,
-    Progress,
     ReviewOut,
     RoadmapDetail,
     RoadmapSummary,
     StageNode,
-    Usage,
     links_for,
 )
 from roadmap_core.domain import ContentKind, ItemStatus, JobStatus, JobStep
+from roadmap_core.progress import Progress, Usage
 from roadmap_db.models import ConceptProgress, ReviewRound, RoadmapJob
 from roadmap_db.repositories.job_reads import FrameworkTree
 
-UNFINISHED = (ItemStatus.pending, ItemStatus.queued, ItemStatus.running)
-
 
 def progress_of(counts: dict[ItemStatus, int]) -> Progress:
-    return Progress(
-        total=sum(counts.values()),
-        done=counts.get(ItemStatus.succeeded, 0),
-        failed=counts.get(ItemStatus.failed, 0),
-        pending=sum(counts.get(s, 0) for s in UNFINISHED),
-        cancelled=counts.get(ItemStatus.cancelled, 0),
-    )
+    return Progress.from_counts(counts)
 
 
 def goal_of(job: RoadmapJob) -> str:
