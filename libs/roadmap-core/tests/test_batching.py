@@ -129,3 +129,26 @@ def test_limits_must_be_positive() -> None:
         Batcher(Recorder().flush, max_batch=0)
     with pytest.raises(ValueError, match="at least 1"):
         Batcher(Recorder().flush, max_batch=1, max_in_flight=0)
+
+
+async def test_an_isolated_error_fails_only_the_items_that_cause_it() -> None:
+    async def flush(items: list[int]) -> list[int]:
+        if 3 in items or 6 in items:
+            raise ValueError("bad row")
+        return [item * 10 for item in items]
+
+    batcher: Batcher[int, int] = Batcher(
+        flush, max_batch=16, isolate=lambda exc: isinstance(exc, ValueError)
+    )
+    results = await asyncio.gather(*(batcher.submit(i) for i in range(10)), return_exceptions=True)
+    assert [r if isinstance(r, int) else "error" for r in results] == [
+        0, 10, 20, "error", 40, 50, "error", 70, 80, 90,
+    ]  # fmt: skip
+
+
+async def test_an_error_that_is_not_isolated_reaches_the_whole_batch_once() -> None:
+    recorder = Recorder(fail_on=3)
+    batcher: Batcher[int, int] = Batcher(recorder.flush, max_batch=16, isolate=lambda exc: False)
+    results = await asyncio.gather(*(batcher.submit(i) for i in range(6)), return_exceptions=True)
+    assert all(isinstance(r, ValueError) for r in results)
+    assert recorder.batches == [[0, 1, 2, 3, 4, 5]]

@@ -7,6 +7,8 @@ from typing import Annotated, Self
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from roadmap_core.text import STORABLE
+
 
 class Level(StrEnum):
     beginner = "beginner"
@@ -90,8 +92,10 @@ class LogCategory(StrEnum):
     api = "api"
 
 
-Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000)]
+Short = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), STORABLE
+]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000), STORABLE]
 ConceptKey = Annotated[
     str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
 ]
@@ -101,23 +105,43 @@ LanguageTag = Annotated[
 ]
 
 
+MIN_WEEKLY_HOURS = 1
+MAX_WEEKLY_HOURS = 80
+MAX_WEEKS = 104
+
+
 class RoadmapRequest(BaseModel):
-    """What a learner asks for. Stored verbatim on the job row; never rewritten."""
+    """What a learner asks for. Stored verbatim on the job row; never rewritten.
+
+    Bounds are checked here, at the door, so that nothing is accepted that no plan can
+    meet (an hour budget of 5e-324 h used to be planned, and fail, at the LLM's expense):
+    at least an hour a week. Numbers and booleans are strict (``"6"``, ``true`` as a
+    number, ``0`` as a boolean are refused): what the schema says is what is accepted.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    goal: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500)]
+    goal: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500), STORABLE
+    ]
     level: Level
-    weekly_hours: float = Field(gt=0, le=80)
-    weeks: int = Field(ge=1, le=104)
+    weekly_hours: float = Field(
+        strict=True,
+        ge=MIN_WEEKLY_HOURS,
+        le=MAX_WEEKLY_HOURS,
+        description=f"hours of study per week, {MIN_WEEKLY_HOURS} to {MAX_WEEKLY_HOURS}",
+    )
+    weeks: int = Field(strict=True, ge=1, le=MAX_WEEKS, description=f"1 to {MAX_WEEKS}")
     language: LanguageTag = "en"
     learning_style: (
-        Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None
+        Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), STORABLE] | None
     ) = None
-    background: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] | None = (
-        None
+    background: (
+        Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000), STORABLE] | None
+    ) = None
+    review: bool = Field(
+        default=False, strict=True, description="pause for your approval of the plan"
     )
-    review: bool = False
 
     @property
     def hour_budget(self) -> float:
@@ -173,7 +197,7 @@ class Framework(LLMModel):
 
 class Tutorial(LLMModel):
     title: Short
-    markdown: Annotated[str, StringConstraints(min_length=1, max_length=60_000)]
+    markdown: Annotated[str, StringConstraints(min_length=1, max_length=60_000), STORABLE]
     estimated_minutes: int = Field(ge=1, le=600)
 
 
@@ -206,9 +230,13 @@ class QuestionType(StrEnum):
 
 
 class QuizQuestion(LLMModel):
-    id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
+    id: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32), STORABLE
+    ]
     type: QuestionType
-    prompt: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    prompt: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), STORABLE
+    ]
     options: list[Short] = Field(min_length=2, max_length=8)
     correct: list[int] = Field(min_length=1, max_length=8)
     explanation: Text

@@ -224,7 +224,7 @@ def is_database_outage(exc: BaseException) -> bool:
 
 def is_bad_data(exc: BaseException) -> bool:
     """SQLSTATE class 22 (data exception): a value Postgres cannot store, such as a NUL
-    character in text or JSON. Validation lets these through only for exotic input."""
+    character in text or JSON. Validation refuses the ones we know of (``roadmap_core.text``)."""
     return _sqlstate(exc).startswith("22")
 
 
@@ -237,6 +237,17 @@ def allowed_methods(request: Request) -> str:
         if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
             allowed.append(method)
     return ", ".join(allowed)
+
+
+# Errors a single row of a statement can cause (its values or its constraints), as opposed
+# to errors of the connection or the server: data exception, integrity constraint
+# violation, program limit exceeded (a value too large to index, say).
+_ROW_SQLSTATE_CLASSES = ("22", "23", "54")
+
+
+def is_row_error(exc: Exception) -> bool:
+    """Whether ``exc`` may be down to one row of a batched statement (see ``Batcher``)."""
+    return _sqlstate(exc).startswith(_ROW_SQLSTATE_CLASSES)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -13,6 +13,7 @@ from roadmap_api.db import ServicesDep, SessionDep
 from roadmap_api.responses import AUTH_ERRORS, errors
 from roadmap_api.roadmaps.schemas import AdminRoadmapPage
 from roadmap_core.domain import JobStatus
+from roadmap_core.text import STORABLE
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
@@ -31,7 +32,7 @@ async def list_all_roadmaps(
     session: SessionDep,
     status: Annotated[JobStatus | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: Annotated[str | None, Query(max_length=512), STORABLE] = None,
 ) -> AdminRoadmapPage:
     """Every user's roadmaps, newest first."""
     return await service.all_roadmaps(session, status=status, limit=limit, cursor=cursor)

@@ -21,6 +21,7 @@ from roadmap_api.auth.schemas import (
 )
 from roadmap_api.db import ServicesDep, SessionDep
 from roadmap_api.responses import AUTH_ERRORS, errors
+from roadmap_core.text import STORABLE
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 
@@ -47,10 +48,10 @@ async def token(
     request: Request,
     session: SessionDep,
     services: ServicesDep,
-    username: Annotated[str, Form(min_length=1, max_length=320, description="the email")],
+    username: Annotated[str, Form(min_length=1, max_length=320, description="the email"), STORABLE],
     password: Annotated[str, Form(min_length=1, max_length=MAX_LENGTH)],
     grant_type: Annotated[str | None, Form(pattern="^password$")] = None,
-    scope: Annotated[str, Form(max_length=200)] = "",
+    scope: Annotated[str, Form(max_length=200), STORABLE] = "",
 ) -> TokenOut:
     """OAuth2 password grant: exchange email + password for a bearer access token."""
     issued = await service.login(

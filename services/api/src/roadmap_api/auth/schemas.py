@@ -17,8 +17,11 @@ from pydantic import (
 )
 
 from roadmap_api.auth.policy import MAX_LENGTH, password_problems
+from roadmap_core.text import STORABLE
 
-DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+DisplayName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), STORABLE
+]
 
 
 class Strict(BaseModel):
@@ -55,7 +58,9 @@ class TokenOut(BaseModel):
 
 
 class ApiKeyCreate(Strict):
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    name: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), STORABLE
+    ]
 
 
 class ApiKeyOut(BaseModel):

@@ -10,8 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from roadmap_api.roadmaps.schemas import Links
 from roadmap_core.domain import ContentKind, ItemStatus
+from roadmap_core.text import STORABLE
 
-QuestionId = Annotated[str, StringConstraints(min_length=1, max_length=32)]
+QuestionId = Annotated[str, StringConstraints(min_length=1, max_length=32), STORABLE]
 
 
 class ContentVersion(BaseModel):
@@ -51,7 +52,9 @@ class RegenerateIn(BaseModel):
 
     kinds: list[ContentKind] = Field(min_length=1, max_length=3)
     instructions: (
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+        Annotated[
+            str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), STORABLE
+        ]
         | None
     ) = None
 
@@ -72,7 +75,7 @@ class RegenerateAccepted(BaseModel):
 class ProgressIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    completed: bool
+    completed: bool = Field(strict=True)
 
 
 class ProgressOut(BaseModel):
@@ -85,7 +88,7 @@ class ProgressOut(BaseModel):
 class QuizAttemptIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    answers: dict[QuestionId, list[Annotated[int, Field(ge=0, le=7)]]] = Field(
+    answers: dict[QuestionId, list[Annotated[int, Field(strict=True, ge=0, le=7)]]] = Field(
         max_length=20, description="question id → indexes of the chosen options"
     )
 

@@ -13,6 +13,7 @@ from roadmap_api.logs import service
 from roadmap_api.logs.schemas import LogPage
 from roadmap_api.responses import AUTH_ERRORS, errors
 from roadmap_core.domain import LogLevel
+from roadmap_core.text import STORABLE
 
 router = APIRouter(prefix="/api/v1/roadmaps", tags=["logs"])
 
@@ -23,7 +24,7 @@ async def get_logs(
     user: CurrentUser,
     session: SessionDep,
     level: Annotated[LogLevel | None, Query(description="minimum level")] = None,
-    after: Annotated[str | None, Query(max_length=512, description="next_cursor")] = None,
+    after: Annotated[str | None, Query(max_length=512, description="next_cursor"), STORABLE] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> LogPage:
     """Execution logs of the roadmap in the order they happened."""

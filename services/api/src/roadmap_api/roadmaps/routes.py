@@ -15,11 +15,12 @@ from roadmap_api.roadmaps import events, service
 from roadmap_api.roadmaps.schemas import JobAccepted, ReviewDecisionIn, RoadmapDetail, RoadmapPage
 from roadmap_api.state import services_of
 from roadmap_core.domain import JobStatus, RoadmapRequest
+from roadmap_core.text import STORABLE
 
 router = APIRouter(prefix="/api/v1/roadmaps", tags=["roadmaps"])
 
 Cursor = Annotated[
-    str | None, Query(max_length=512, description="next_cursor of the previous page")
+    str | None, Query(max_length=512, description="next_cursor of the previous page"), STORABLE
 ]
 Limit = Annotated[int, Query(ge=1, le=100)]
 

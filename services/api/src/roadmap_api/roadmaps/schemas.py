@@ -17,8 +17,11 @@ from roadmap_core.domain import (
     RoadmapRequest,
 )
 from roadmap_core.progress import Progress, Usage
+from roadmap_core.text import STORABLE
 
-Feedback = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+Feedback = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000), STORABLE
+]
 
 
 class Links(BaseModel):
@@ -125,7 +128,7 @@ class AdminRoadmapPage(BaseModel):
 class ReviewDecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    approve: bool
+    approve: bool = Field(strict=True)
     feedback: Feedback | None = None
 
     @model_validator(mode="after")

@@ -4,7 +4,10 @@ Each request hands its job to a :class:`~roadmap_core.batching.Batcher`; the sub
 arrive while a statement is in flight go together in the next ``roadmap_submit_jobs``
 call (owner locks, quotas and inserts for the whole batch, one commit). A lone request is
 sent at once, so it waits no longer than it would on its own. If the statement fails,
-nothing of its batch was written and every request of it gets the error.
+nothing of its batch was written. A row error (a value or constraint the database refuses,
+``errors.is_row_error``) is isolated: the batch is retried in halves until only the
+requests that cause it fail, so one user's input never fails another's request. Any
+other error (the database is away) reaches every request of the batch.
 
 Once the batch has committed, the ``plan_job`` tasks of the jobs it created go out in one
 send (:meth:`Enqueuer.plan_jobs`); the requests of the batch answer when it has finished
@@ -28,6 +31,7 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roadmap_api.enqueue import Enqueuer
+from roadmap_api.errors import is_row_error
 from roadmap_core.batching import Batcher
 from roadmap_db.engine import ProcessDatabase
 from roadmap_db.repositories import job_actions
@@ -54,7 +58,7 @@ class JobSubmitter:
         self._enqueuer = enqueuer
         self._limits = limits
         self._batcher: Batcher[NewJob, CreateOutcome] = Batcher(
-            self._flush, max_batch=MAX_BATCH, max_in_flight=MAX_IN_FLIGHT
+            self._flush, max_batch=MAX_BATCH, max_in_flight=MAX_IN_FLIGHT, isolate=is_row_error
         )
         # Connections between statements; at most MAX_IN_FLIGHT, none while idle.
         self._idle: list[_Held] = []
@@ -77,23 +81,33 @@ class JobSubmitter:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _flush(self, jobs: list[NewJob]) -> Sequence[CreateOutcome]:
-        loop = asyncio.get_running_loop()
         held = self._idle.pop() if self._idle else await self._checkout()
         try:
             outcomes = await job_actions.create_jobs(held.autocommit, jobs, self._limits)
+        except Exception as exc:
+            if is_row_error(exc):
+                # The server refused a value; the connection is fine for the retries.
+                self._keep(held)
+            else:
+                await _close(held.conn, invalidate=True)
+            raise
         except BaseException:
             await _close(held.conn, invalidate=True)
             raise
-        held.last_used = loop.time()
-        self._idle.append(held)
-        if self._reaper is None:
-            self._reaper = loop.call_later(IDLE_RELEASE_S, self._reap)
+        self._keep(held)
         created = [
             job.job_id for job, outcome in zip(jobs, outcomes, strict=True) if outcome.created
         ]
         if created:
             await self._enqueuer.plan_jobs(created)  # never raises: failures are the reconciler's
         return outcomes
+
+    def _keep(self, held: _Held) -> None:
+        loop = asyncio.get_running_loop()
+        held.last_used = loop.time()
+        self._idle.append(held)
+        if self._reaper is None:
+            self._reaper = loop.call_later(IDLE_RELEASE_S, self._reap)
 
     async def _checkout(self) -> _Held:
         conn = await self._db.engine.connect().start()

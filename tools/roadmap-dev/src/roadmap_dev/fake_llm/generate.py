@@ -109,6 +109,9 @@ def _level_zh(level: str) -> str:
     return {"beginner": "初级", "intermediate": "中级", "advanced": "高级"}.get(level, "初级")
 
 
+MIN_HOURS = 0.1
+
+
 def _concept_count(facts: PromptFacts, forced: int | None) -> int:
     if forced is not None:
         return max(1, min(forced, facts.max_concepts))
@@ -130,10 +133,11 @@ def framework(facts: PromptFacts, rng: random.Random, forced: int | None) -> dic
 
     weights = [rng.uniform(0.8, 1.2) for _ in range(n)]
     target = facts.hour_budget * 0.9
-    hours = [max(0.5, min(200.0, round(target * w / sum(weights), 1))) for w in weights]
-    while sum(hours) > facts.hour_budget and max(hours) > 0.5:
+    # Down to 6 minutes a concept, so the smallest budget the API accepts (1 h) still fits.
+    hours = [max(MIN_HOURS, min(200.0, round(target * w / sum(weights), 1))) for w in weights]
+    while sum(hours) > facts.hour_budget and max(hours) > MIN_HOURS:
         i = hours.index(max(hours))
-        hours[i] = max(0.5, round(hours[i] - 0.5, 1))
+        hours[i] = max(MIN_HOURS, round(hours[i] - 0.5, 1))
 
     ids: list[str] = []
     stages: list[dict[str, Any]] = []
