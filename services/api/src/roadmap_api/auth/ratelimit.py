@@ -27,22 +27,11 @@ async def hit(redis: Redis, key: str, window_s: int) -> tuple[int, int]:
     return int(count), int(ttl) if int(ttl) > 0 else window_s
 
 
-async def current(redis: Redis, key: str) -> tuple[int, int]:
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.get(key)
-        pipe.ttl(key)
-        value, ttl = await pipe.execute()
-    return int(value or 0), max(int(ttl), 1)
-
-
 async def enforce(redis: Redis, key: str, *, limit: int, window_s: int, what: str) -> None:
-    """Count this attempt and refuse it with 429 once the window's limit is passed."""
+    """Count this attempt and refuse it with 429 once the window's limit is passed.
+
+    The count comes first (one MULTI/EXEC), so concurrent attempts each see their own
+    number: exactly ``limit`` of them pass, whatever the concurrency."""
     count, ttl = await hit(redis, key, window_s)
     if count > limit:
-        raise TooManyRequests(f"Too many {what}; try again later.", retry_after_s=ttl)
-
-
-async def refuse_if_reached(redis: Redis, key: str, *, limit: int, what: str) -> None:
-    count, ttl = await current(redis, key)
-    if count >= limit:
         raise TooManyRequests(f"Too many {what}; try again later.", retry_after_s=ttl)

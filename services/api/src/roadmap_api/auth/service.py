@@ -68,7 +68,14 @@ async def register(
 async def login(
     session: AsyncSession, services: AppServices, *, email: str, password: str, client_ip: str
 ) -> IssuedToken:
-    """Check credentials under two throttles: attempts per address, failures per (email, address)."""
+    """Check credentials under two throttles: attempts per address, and unsuccessful
+    attempts per (email, address).
+
+    Both count the attempt *before* the password is verified, in one atomic Redis step,
+    so a burst of concurrent guesses gets at most ``LOGIN_MAX_FAILURES`` of them checked
+    per window; the rest are refused unchecked (429). A successful login clears the
+    per-email count: it counts the attempts since the last success.
+    """
     settings = services.settings
     redis = services.redis
     await ratelimit.enforce(
@@ -79,14 +86,17 @@ async def login(
         what="login attempts from this address",
     )
     failures_key = ratelimit.limit_key("login-fail", email.strip().lower(), client_ip)
-    await ratelimit.refuse_if_reached(
-        redis, failures_key, limit=settings.login_max_failures, what="failed logins"
+    await ratelimit.enforce(
+        redis,
+        failures_key,
+        limit=settings.login_max_failures,
+        window_s=settings.login_window_s,
+        what="failed logins",
     )
     user = await users.get_user_by_email(session, email)
     hashed = user.password_hash if user else await _dummy(services)
     ok, new_hash = await _verify(services, password, hashed)
     if user is None or not ok or not user.is_active:
-        await ratelimit.hit(redis, failures_key, settings.login_window_s)
         raise Unauthorized("Incorrect email or password.")
     if new_hash is not None:
         await users.update_password_hash(session, user.id, new_hash)
