@@ -236,7 +236,7 @@ async def make_users(database_url: str, jwt_secret: str) -> list[str]:
         )
     finally:
         await conn.close()
-    return [issue_access_token(settings, uid).token for uid in ids]
+    return [issue_access_token(settings, uid, 0).token for uid in ids]
 
 
 def post_requests(api_url: str, tokens: list[str]) -> Callable[[int], Request]:

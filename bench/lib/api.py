@@ -136,7 +136,7 @@ async def make_users(database_url: str, jwt_secret: str, count: int) -> list[str
         )
     finally:
         await conn.close()
-    return [issue_access_token(settings, uid).token for uid in ids]
+    return [issue_access_token(settings, uid, 0).token for uid in ids]
 
 
 def creates_as(base_url: str, tokens: Sequence[str]) -> Callable[[int], Request]:

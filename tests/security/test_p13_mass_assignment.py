@@ -46,6 +46,10 @@ def valid_bodies(ids: dict[str, str]) -> dict[tuple[str, str], dict[str, Any]]:
             "answers": {"q1": [0]}
         },
         ("post", "/api/v1/me/api-keys"): {"name": "ci"},
+        ("post", "/api/v1/me/password"): {
+            "current_password": "not-checked-before-validation",
+            "new_password": f"Pw-{uuid.uuid4().hex}",
+        },
     }
 
 

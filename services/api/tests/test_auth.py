@@ -316,26 +316,26 @@ def test_verified_tokens_are_remembered_only_until_they_expire(
     verified: list[str] = []
     real = tokens.verify_access_token
 
-    def counting(settings: ApiSettings, token: str) -> tuple[uuid.UUID, float]:
+    def counting(settings: ApiSettings, token: str) -> tokens.TokenClaims:
         verified.append(token)
         return real(settings, token)
 
     monkeypatch.setattr(tokens, "verify_access_token", counting)
     user = uuid.uuid4()
     good = _token(settings, user, int(now[0]) + 60)
-    assert cache.user_id(good) == user
-    assert cache.user_id(good) == user
+    assert cache.claims(good).user_id == user
+    assert cache.claims(good).user_id == user
     assert verified == [good]  # the second use was answered from memory
 
     forged = good[:-2] + ("A" if good[-2] != "A" else "B") + good[-1]
     for _ in range(2):  # failures are never remembered: each one is checked again
         with pytest.raises(jwt.InvalidSignatureError):
-            cache.user_id(forged)
+            cache.claims(forged)
     assert verified == [good, forged, forged]
 
     # Past its exp (and the leeway) the token is not answered from memory any more.
     now[0] += 60 + tokens.LEEWAY_S + 1
-    cache.user_id(good)
+    cache.claims(good)
     assert verified == [good, forged, forged, good]
 
 

@@ -86,6 +86,9 @@ class User(Base):
     display_name: Mapped[str | None] = mapped_column(String(100))
     is_admin: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    # Carried by access tokens (claim ``ver``); a password change increments it, so every
+    # token issued before the change stops matching (migration 0005).
+    token_version: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     created_at: Mapped[datetime] = _created()
 
 

@@ -114,6 +114,16 @@ class InvalidState(Conflict):
     slug, title = "invalid-state", "Not allowed in the current state"
 
 
+class InvalidInput(ApiError):
+    """422 for a rule the service checks itself (one that needs the database, say), in
+    the shape of a validation error: ``errors`` names the field."""
+
+    status, slug, title = 422, "validation", "Invalid request"
+
+    def __init__(self, detail: str, *, loc: list[str | int]) -> None:
+        super().__init__(detail, errors=[{"loc": loc, "msg": detail, "type": "value_error"}])
+
+
 class TooManyRequests(ApiError):
     status, slug = 429, "rate-limited"
 

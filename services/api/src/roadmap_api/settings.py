@@ -71,6 +71,8 @@ class ApiSettings(DatabaseSettings, RedisSettings, AuthSettings, LogShipSettings
     login_ip_max_attempts: int = Field(default=100, ge=1)
     login_window_s: int = Field(default=900, ge=10)
     register_ip_max: int = Field(default=20, ge=1)
+    # Active (unrevoked) API keys a user may hold; creating one more answers 409.
+    api_keys_max_per_user: int = Field(default=20, ge=1, le=1000)
     register_window_s: int = Field(default=3600, ge=10)
 
     # Tasks are sent by a publishing thread; a request waits this long for its send, after
@@ -79,7 +81,8 @@ class ApiSettings(DatabaseSettings, RedisSettings, AuthSettings, LogShipSettings
 
     sse_ping_s: float = Field(default=15.0, gt=0)
     sse_block_ms: int = Field(default=5_000, ge=100, le=60_000)
-    sse_recheck_s: float = Field(default=30.0, gt=0)
+    # Below 30 s with SSE_BLOCK_MS on top: a disabled user's streams end within 30 s.
+    sse_recheck_s: float = Field(default=20.0, gt=0)
     sse_max_streams: int = Field(default=200, ge=1, le=10_000)
     sse_max_streams_per_user: int = Field(default=10, ge=1, le=10_000)
 

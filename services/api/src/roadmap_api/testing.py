@@ -45,8 +45,8 @@ class Account:
         return {"Authorization": f"Bearer {self.token}"}
 
 
-def token_for(user_id: uuid.UUID, secret: str = TEST_SECRET) -> str:
-    return issue_access_token(ApiSettings(jwt_secret_key=secret), user_id).token
+def token_for(user_id: uuid.UUID, secret: str = TEST_SECRET, version: int = 0) -> str:
+    return issue_access_token(ApiSettings(jwt_secret_key=secret), user_id, version).token
 
 
 async def make_account(

@@ -14,9 +14,16 @@ from roadmap_db.models import ApiKey, User
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
+async def count_active_keys(session: AsyncSession, user_id: uuid.UUID) -> int:
+    stmt = select(func.count()).where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
+    return int((await session.execute(stmt)).scalar_one())
+
+
 async def create_api_key(
     session: AsyncSession, *, user_id: uuid.UUID, name: str, prefix: str, key_hash: str
 ) -> ApiKey:
+    """Insert a key. Callers enforcing a cap lock the user first (``users.lock_user``) and
+    count (``count_active_keys``) in the same transaction, so concurrent creates queue."""
     key = ApiKey(user_id=user_id, name=name, prefix=prefix, key_hash=key_hash)
     session.add(key)
     await session.flush()

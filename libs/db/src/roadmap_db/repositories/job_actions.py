@@ -55,11 +55,22 @@ class NewJob:
     job_id: uuid.UUID
     owner_id: uuid.UUID
     request: str  # the request as JSON text
+    # The caller's access token version (``users.token_version`` when it was issued); the
+    # job is refused like an unknown user's if it is no longer the owner's. None: no token
+    # to check (an API key, looked up in the database already).
+    token_version: int | None = None
 
 
+# An owner whose token a password change revoked is passed on as NULL, which the function
+# answers like an unknown user (``user_ok`` false); this keeps the check in the statement,
+# under the same snapshot, without another round trip.
 _SUBMIT = (
     "SELECT job_id, user_ok, active_jobs, jobs_today, tokens_today, oldest_today, created_at"
-    " FROM roadmap_submit_jobs($1::uuid[], $2::uuid[], $3::jsonb[], $4, $5, $6, $7)"
+    " FROM roadmap_submit_jobs($1::uuid[], ARRAY("
+    "SELECT CASE WHEN x.version IS NULL OR u.token_version = x.version THEN x.owner END"
+    " FROM unnest($2::uuid[], $8::integer[]) WITH ORDINALITY AS x(owner, version, n)"
+    " LEFT JOIN users u ON u.id = x.owner ORDER BY x.n"
+    "), $3::jsonb[], $4, $5, $6, $7)"
 )
 
 
@@ -85,6 +96,7 @@ async def create_jobs(
         limits.max_active_jobs,
         limits.jobs_per_day,
         limits.tokens_per_day,
+        [job.token_version for job in jobs],
     )
     by_job = {
         row["job_id"]: CreateOutcome(

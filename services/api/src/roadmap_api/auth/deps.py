@@ -20,12 +20,23 @@ from roadmap_db.repositories import api_keys, users
 TOKEN_URL = "/api/v1/auth/token"  # noqa: S105 - a path, not a secret
 
 
+VIA_ACCESS_TOKEN = "jwt"  # noqa: S105 - a label, not a secret
+VIA_API_KEY = "api_key"
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     user_id: uuid.UUID
     via: str
     # Loaded when authentication needed the database anyway (API keys).
     user: User | None = None
+    # Access tokens: the user's token version they were issued with (API keys: None).
+    token_version: int | None = None
+
+    @property
+    def is_password_login(self) -> bool:
+        """Authenticated by an access token from a password login, not by an API key."""
+        return self.via == VIA_ACCESS_TOKEN
 
 
 class BearerAuth(OAuth2PasswordBearer):
@@ -49,13 +60,15 @@ class BearerAuth(OAuth2PasswordBearer):
                     raise Unauthorized("Invalid or revoked API key.", error="invalid_token")
                 key, user = found
                 await api_keys.touch_api_key(session, key.id)
-            principal = Principal(user_id=user.id, via="api_key", user=user)
+            principal = Principal(user_id=user.id, via=VIA_API_KEY, user=user)
         else:
             try:
-                user_id = services_of(request).access_tokens.user_id(token)
+                claims = services_of(request).access_tokens.claims(token)
             except (jwt.InvalidTokenError, ValueError):
                 raise Unauthorized("Invalid or expired token.", error="invalid_token") from None
-            principal = Principal(user_id=user_id, via="jwt")
+            principal = Principal(
+                user_id=claims.user_id, via=VIA_ACCESS_TOKEN, token_version=claims.version
+            )
         request.state.user_id = str(principal.user_id)
         return principal
 
@@ -70,10 +83,28 @@ async def get_current_user(principal: PrincipalDep, session: SessionDep) -> User
     user = principal.user or await users.get_user(session, principal.user_id)
     if user is None or not user.is_active:
         raise Unauthorized("Unknown or disabled user.", error="invalid_token")
+    if principal.token_version is not None and principal.token_version != user.token_version:
+        raise Unauthorized("This token was revoked by a password change.", error="invalid_token")
     return user
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+async def get_password_login_user(principal: PrincipalDep, user: CurrentUser) -> User:
+    """The user, when the request carries an access token from a password login.
+
+    Managing credentials (API keys, the password) takes a password login: a leaked API
+    key must not be able to mint keys that outlive its own revocation.
+    """
+    if not principal.is_password_login:
+        raise Forbidden(
+            "API keys cannot manage credentials; use an access token from /api/v1/auth/token."
+        )
+    return user
+
+
+PasswordLoginUser = Annotated[User, Depends(get_password_login_user)]
 
 
 async def get_admin_user(user: CurrentUser) -> User:

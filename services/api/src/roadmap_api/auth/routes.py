@@ -8,13 +8,14 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request, Response, status
 
 from roadmap_api.auth import service
-from roadmap_api.auth.deps import CurrentUser
+from roadmap_api.auth.deps import CurrentUser, PasswordLoginUser
 from roadmap_api.auth.policy import MAX_LENGTH
 from roadmap_api.auth.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyList,
     ApiKeyOut,
+    PasswordChange,
     RegisterRequest,
     TokenOut,
     UserOut,
@@ -65,8 +66,29 @@ async def me(user: CurrentUser) -> UserOut:
     return UserOut.model_validate(user)
 
 
-@router.get("/me/api-keys", responses=AUTH_ERRORS)
-async def list_api_keys(user: CurrentUser, session: SessionDep) -> ApiKeyList:
+# Credentials are managed with a password login only (an access token, not an API key).
+CREDENTIAL_ERRORS = {**AUTH_ERRORS, **errors(403)}
+
+
+@router.post("/me/password", responses={**CREDENTIAL_ERRORS, **errors(422, 429)})
+async def change_password(
+    body: PasswordChange,
+    request: Request,
+    user: PasswordLoginUser,
+    session: SessionDep,
+    services: ServicesDep,
+) -> TokenOut:
+    """Change your password (the current one is checked, throttled like a login).
+
+    Revokes every token issued before: all access tokens and all API keys stop working,
+    and any open event stream ends. Answers a new access token.
+    """
+    issued = await service.change_password(session, services, user, body, client_ip(request))
+    return TokenOut(access_token=issued.token, expires_in=issued.expires_in)
+
+
+@router.get("/me/api-keys", responses=CREDENTIAL_ERRORS)
+async def list_api_keys(user: PasswordLoginUser, session: SessionDep) -> ApiKeyList:
     keys = await service.list_keys(session, user)
     return ApiKeyList(items=[ApiKeyOut.model_validate(k) for k in keys])
 
@@ -74,13 +96,16 @@ async def list_api_keys(user: CurrentUser, session: SessionDep) -> ApiKeyList:
 @router.post(
     "/me/api-keys",
     status_code=status.HTTP_201_CREATED,
-    responses={**AUTH_ERRORS, **errors(422)},
+    responses={**CREDENTIAL_ERRORS, **errors(409, 422)},
 )
 async def create_api_key(
-    body: ApiKeyCreate, user: CurrentUser, session: SessionDep
+    body: ApiKeyCreate, user: PasswordLoginUser, session: SessionDep, services: ServicesDep
 ) -> ApiKeyCreated:
-    """Create an API key. The full key is in this response only; it is stored hashed."""
-    key, secret = await service.create_key(session, user, body.name)
+    """Create an API key (at most ``API_KEYS_MAX_PER_USER`` active ones: 409 beyond).
+
+    The full key is in this response only; it is stored hashed.
+    """
+    key, secret = await service.create_key(session, services, user, body.name)
     return ApiKeyCreated(
         id=key.id,
         name=key.name,
@@ -95,9 +120,11 @@ async def create_api_key(
 @router.delete(
     "/me/api-keys/{key_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses={**AUTH_ERRORS, **errors(404, 422)},
+    responses={**CREDENTIAL_ERRORS, **errors(404, 422)},
 )
-async def revoke_api_key(key_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> Response:
+async def revoke_api_key(
+    key_id: uuid.UUID, user: PasswordLoginUser, session: SessionDep
+) -> Response:
     """Revoke a key: it stops working immediately."""
     await service.revoke_key(session, user, key_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -57,6 +57,18 @@ class TokenOut(BaseModel):
     expires_in: int = Field(description="seconds until the token expires")
 
 
+class PasswordChange(Strict):
+    current_password: Annotated[SecretStr, Field(min_length=1, max_length=MAX_LENGTH)]
+    new_password: Annotated[
+        SecretStr,
+        Field(
+            min_length=1,
+            max_length=MAX_LENGTH,
+            description="the same policy as at registration (12+ characters, not trivial)",
+        ),
+    ]
+
+
 class ApiKeyCreate(Strict):
     name: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), STORABLE

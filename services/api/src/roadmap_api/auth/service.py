@@ -1,7 +1,8 @@
-"""Registration, login and API keys."""
+"""Registration, login, password changes and API keys."""
 
 from __future__ import annotations
 
+import logging
 import secrets
 import uuid
 
@@ -10,13 +11,16 @@ import anyio.to_thread
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from roadmap_api.auth import ratelimit
-from roadmap_api.auth.schemas import RegisterRequest
+from roadmap_api.auth.policy import password_problems
+from roadmap_api.auth.schemas import PasswordChange, RegisterRequest
 from roadmap_api.auth.tokens import IssuedToken, issue_access_token, new_api_key
-from roadmap_api.errors import Conflict, NotFound, Unauthorized
+from roadmap_api.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from roadmap_api.state import AppServices
 from roadmap_core.passwords import hash_password, verify_and_update
 from roadmap_db.models import ApiKey, User
 from roadmap_db.repositories import api_keys, users
+
+log = logging.getLogger("roadmap_api.auth")
 
 _dummy_hash: str | None = None
 
@@ -76,23 +80,7 @@ async def login(
     per window; the rest are refused unchecked (429). A successful login clears the
     per-email count: it counts the attempts since the last success.
     """
-    settings = services.settings
-    redis = services.redis
-    await ratelimit.enforce(
-        redis,
-        ratelimit.limit_key("login-ip", client_ip),
-        limit=settings.login_ip_max_attempts,
-        window_s=settings.login_window_s,
-        what="login attempts from this address",
-    )
-    failures_key = ratelimit.limit_key("login-fail", email.strip().lower(), client_ip)
-    await ratelimit.enforce(
-        redis,
-        failures_key,
-        limit=settings.login_max_failures,
-        window_s=settings.login_window_s,
-        what="failed logins",
-    )
+    failures_key = await _count_password_attempt(services, email, client_ip)
     user = await users.get_user_by_email(session, email)
     hashed = user.password_hash if user else await _dummy(services)
     ok, new_hash = await _verify(services, password, hashed)
@@ -101,11 +89,75 @@ async def login(
     if new_hash is not None:
         await users.update_password_hash(session, user.id, new_hash)
         await session.commit()
-    await redis.delete(failures_key)
-    return issue_access_token(settings, user.id)
+    await services.redis.delete(failures_key)
+    return issue_access_token(services.settings, user.id, user.token_version)
 
 
-async def create_key(session: AsyncSession, user: User, name: str) -> tuple[ApiKey, str]:
+async def _count_password_attempt(services: AppServices, email: str, client_ip: str) -> str:
+    """Count one password check against both throttles (429 once over); the per-email key."""
+    settings = services.settings
+    await ratelimit.enforce(
+        services.redis,
+        ratelimit.limit_key("login-ip", client_ip),
+        limit=settings.login_ip_max_attempts,
+        window_s=settings.login_window_s,
+        what="login attempts from this address",
+    )
+    failures_key = ratelimit.limit_key("login-fail", email.strip().lower(), client_ip)
+    await ratelimit.enforce(
+        services.redis,
+        failures_key,
+        limit=settings.login_max_failures,
+        window_s=settings.login_window_s,
+        what="failed logins",
+    )
+    return failures_key
+
+
+async def change_password(
+    session: AsyncSession,
+    services: AppServices,
+    user: User,
+    body: PasswordChange,
+    client_ip: str,
+) -> IssuedToken:
+    """Replace the password after checking the current one (throttled like a login), and
+    revoke every token issued before: access tokens (the token version moves on) and API
+    keys. Answers a fresh access token, so the caller stays logged in."""
+    failures_key = await _count_password_attempt(services, user.email, client_ip)
+    ok, _ = await _verify(services, body.current_password.get_secret_value(), user.password_hash)
+    if not ok:
+        raise Unauthorized("The current password is not correct.")
+    await services.redis.delete(failures_key)
+    new_password = body.new_password.get_secret_value()
+    problems = password_problems(new_password, email=user.email)
+    if new_password == body.current_password.get_secret_value():
+        problems.append("must differ from the current password")
+    if problems:
+        raise InvalidInput("new password " + "; ".join(problems), loc=["body", "new_password"])
+    password_hash = await _hash(services, new_password)
+    version = await users.change_password(session, user.id, password_hash)
+    await session.commit()
+    log.info("password changed", extra={"user_id": str(user.id), "token_version": version})
+    return issue_access_token(services.settings, user.id, version)
+
+
+async def create_key(
+    session: AsyncSession, services: AppServices, user: User, name: str
+) -> tuple[ApiKey, str]:
+    """A new key, unless the user already has ``API_KEYS_MAX_PER_USER`` active ones (409).
+
+    The user's row is locked while counting, so concurrent creates cannot pass the cap
+    together."""
+    cap = services.settings.api_keys_max_per_user
+    if await users.lock_user(session, user.id) is None:
+        raise Unauthorized("Unknown or disabled user.", error="invalid_token")
+    active = await api_keys.count_active_keys(session, user.id)
+    if active >= cap:
+        raise Conflict(
+            f"You have {active} active API keys (limit {cap}); revoke one before creating another.",
+            limit=cap,
+        )
     material = new_api_key()
     key = await api_keys.create_api_key(
         session, user_id=user.id, name=name, prefix=material.prefix, key_hash=material.key_hash

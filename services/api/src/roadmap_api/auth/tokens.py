@@ -26,10 +26,22 @@ class IssuedToken:
     expires_in: int
 
 
-def issue_access_token(settings: ApiSettings, user_id: uuid.UUID) -> IssuedToken:
+@dataclass(frozen=True, slots=True)
+class TokenClaims:
+    """What a verified access token says: its user, the user's token version when it was
+    issued (``users.token_version``; a password change moves it on), and until when the
+    token is accepted."""
+
+    user_id: uuid.UUID
+    version: int
+    accepted_until: float
+
+
+def issue_access_token(settings: ApiSettings, user_id: uuid.UUID, version: int) -> IssuedToken:
     now = int(time.time())
     claims = {
         "sub": str(user_id),
+        "ver": version,
         "iss": settings.jwt_issuer,
         "aud": settings.jwt_audience,
         "iat": now,
@@ -41,9 +53,9 @@ def issue_access_token(settings: ApiSettings, user_id: uuid.UUID) -> IssuedToken
     return IssuedToken(token=token, expires_in=settings.access_token_ttl_s)
 
 
-def verify_access_token(settings: ApiSettings, token: str) -> tuple[uuid.UUID, float]:
-    """(user id, unix time it stops being accepted) of a valid token; raises
-    ``jwt.InvalidTokenError`` (or ValueError) if it is not valid.
+def verify_access_token(settings: ApiSettings, token: str) -> TokenClaims:
+    """The claims of a valid token; raises ``jwt.InvalidTokenError`` (or ValueError) if it
+    is not valid. Whether its version is still the user's is for the caller to check.
 
     Only HS256 is accepted (so ``alg=none`` and algorithm confusion fail), and ``exp``,
     ``iss``, ``aud`` and ``sub`` are required and checked.
@@ -57,7 +69,14 @@ def verify_access_token(settings: ApiSettings, token: str) -> tuple[uuid.UUID, f
         leeway=LEEWAY_S,
         options={"require": ["exp", "iat", "iss", "aud", "sub"]},
     )
-    return uuid.UUID(str(claims["sub"])), float(claims["exp"]) + LEEWAY_S
+    version = claims.get("ver", 0)  # tokens issued before versions existed: version 0
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise jwt.InvalidTokenError("malformed token version")
+    return TokenClaims(
+        user_id=uuid.UUID(str(claims["sub"])),
+        version=version,
+        accepted_until=float(claims["exp"]) + LEEWAY_S,
+    )
 
 
 class AccessTokens:
@@ -67,8 +86,9 @@ class AccessTokens:
     again each time costs more CPU than the rest of a small request's authentication. Only
     tokens that verified are kept (by their full text), each for no longer than its own
     ``exp`` allows, so a cached answer is the answer verification would give. The user
-    behind a token is still checked by every request that uses it (``get_current_user``
-    or the statement itself), so a disabled user is refused at once.
+    behind a token, and its token version, are still checked by every request that uses
+    it (``get_current_user`` or the submit statement), so a disabled user or a token
+    revoked by a password change is refused at once.
     """
 
     def __init__(
@@ -79,17 +99,17 @@ class AccessTokens:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
-        self._valid: TLRUCache[str, tuple[uuid.UUID, float]] = TLRUCache(
-            maxsize=max_tokens, ttu=lambda _token, found, _now: found[1], timer=clock
+        self._valid: TLRUCache[str, TokenClaims] = TLRUCache(
+            maxsize=max_tokens, ttu=lambda _token, found, _now: found.accepted_until, timer=clock
         )
 
-    def user_id(self, token: str) -> uuid.UUID:
+    def claims(self, token: str) -> TokenClaims:
         """Raises ``jwt.InvalidTokenError`` (or ValueError) for a token that is not valid."""
         found = self._valid.get(token)
         if found is None:
             found = verify_access_token(self._settings, token)
             self._valid[token] = found
-        return found[0]
+        return found
 
 
 def is_api_key(token: str) -> bool:

@@ -17,6 +17,8 @@ instead of at once.
 No database connection is held while streaming: the snapshot is read by the path function,
 and an idle stream re-checks the job's status with a short session every
 ``SSE_RECHECK_S`` (so a job that ended without its terminal event still ends the stream).
+Every stream, idle or not, also re-checks its user that often: it ends once the user is
+disabled or has changed the password (which revokes the credentials it was opened with).
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ from roadmap_core.progress import (
     decode_entry,
     stream_key,
 )
-from roadmap_db.models import RoadmapJob
+from roadmap_db.models import RoadmapJob, User
 from roadmap_db.repositories import frameworks, job_lifecycle, job_reads
 
 log = logging.getLogger("roadmap_api.sse")
@@ -164,6 +166,14 @@ class StreamPlan:
     end: EntryId | None
     # The stream's slot (``stream_slots.py``), renewed while it streams.
     lease: StreamLease | None = None
+    # Who opened it, re-checked every SSE_RECHECK_S.
+    owner: StreamOwner | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StreamOwner:
+    user_id: uuid.UUID
+    token_version: int  # the user's when the stream opened; a password change moves it on
 
 
 async def plan_stream(
@@ -263,6 +273,18 @@ async def _read(redis: Redis, key: str, cursor: str, block_ms: int | None) -> li
     return [(_text(entry_id), fields) for entries in groups for entry_id, fields in entries]
 
 
+async def _owner_may_follow(services: AppServices, owner: StreamOwner) -> bool:
+    """Whether the user is still active and its credentials not revoked since the stream
+    opened. A database outage keeps the stream going (it is checked again later)."""
+    try:
+        async with services.db.sessions() as session:
+            user = await session.get(User, owner.user_id)
+    except Exception as exc:
+        log.warning("progress stream user check failed", extra={"error": type(exc).__name__})
+        return True
+    return user is not None and user.is_active and user.token_version == owner.token_version
+
+
 async def _status_now(services: AppServices, job_id: uuid.UUID) -> EventData | None:
     """The terminal event if the job has ended (or is gone) by now, else ``None``."""
     async with services.db.sessions() as session:
@@ -316,7 +338,7 @@ async def events(services: AppServices, plan: StreamPlan) -> AsyncIterator[Serve
             async for event in _replay_finished(services, plan, key):
                 yield event
             return
-        idle_since = time.monotonic()
+        idle_since = owner_checked = time.monotonic()
         while True:
             if plan.lease is not None:
                 await plan.lease.renew_if_due()
@@ -329,6 +351,13 @@ async def events(services: AppServices, plan: StreamPlan) -> AsyncIterator[Serve
                 yield _event(entry_id, data)
                 if data.event_type.is_terminal:
                     return
+            if (
+                plan.owner is not None
+                and time.monotonic() - owner_checked >= settings.sse_recheck_s
+            ):
+                owner_checked = time.monotonic()
+                if not await _owner_may_follow(services, plan.owner):
+                    return  # the client's reconnect gets 401
             if entries:
                 idle_since = time.monotonic()
                 continue

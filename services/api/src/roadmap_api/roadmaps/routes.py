@@ -96,6 +96,7 @@ async def follow_roadmap(
         )
     except events.NothingLeft:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
+    plan.owner = events.StreamOwner(user.id, user.token_version)
     plan.lease = await services.stream_slots.acquire(user.id)
     return events.StreamResponse(services, plan)
 

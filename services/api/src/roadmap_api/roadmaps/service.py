@@ -61,10 +61,15 @@ async def submit(services: AppServices, principal: Principal, body: RoadmapReque
     """The hot path: a batched statement (owner lock, quotas, INSERT), then a batched send."""
     job_id = new_id()
     outcome = await services.submitter.submit(
-        NewJob(job_id=job_id, owner_id=principal.user_id, request=body.model_dump_json())
+        NewJob(
+            job_id=job_id,
+            owner_id=principal.user_id,
+            request=body.model_dump_json(),
+            token_version=principal.token_version,
+        )
     )
     if not outcome.user_ok:
-        raise Unauthorized("Unknown or disabled user.", error="invalid_token")
+        raise Unauthorized("Unknown or disabled user, or a revoked token.", error="invalid_token")
     if not outcome.created:
         _raise_quota(outcome, services.settings)
     audit.job_event(
