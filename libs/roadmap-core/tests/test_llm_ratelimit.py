@@ -13,6 +13,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from roadmap_core.llm import LLMError, LLMErrorReason, RedisRateLimiter, WindowLimits
+from roadmap_devservers.embedded import EmbeddedRedis
 
 
 @pytest.fixture
@@ -109,5 +110,35 @@ async def test_an_unreachable_redis_is_a_retryable_connection_error() -> None:
             await RedisRateLimiter(dead, rpm=10, tpm=1000).acquire(1)
         assert info.value.reason is LLMErrorReason.connection
         assert info.value.retryable
+    finally:
+        await dead.aclose()
+
+
+async def test_a_redis_restart_within_the_outage_window_is_waited_out(
+    own_redis: EmbeddedRedis,
+) -> None:
+    redis = Redis.from_url(own_redis.url, socket_connect_timeout=0.5, socket_timeout=0.5)
+    limiter = RedisRateLimiter(redis, rpm=10, tpm=1000, outage_window_s=20)
+    try:
+        await limiter.acquire(1)  # the scripts are loaded; the restart drops them
+        own_redis.stop()
+        waiting = asyncio.create_task(limiter.acquire(1))
+        await asyncio.sleep(1.5)
+        assert not waiting.done()
+        own_redis.start()  # empty
+        reservation = await asyncio.wait_for(waiting, 20)
+        assert reservation.tokens == 1
+    finally:
+        await redis.aclose()
+
+
+async def test_a_redis_away_for_longer_than_the_window_fails_the_call_as_connection() -> None:
+    dead = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0))
+    started = time.monotonic()
+    try:
+        with pytest.raises(LLMError) as info:
+            await RedisRateLimiter(dead, rpm=10, tpm=1000, outage_window_s=2).acquire(1)
+        assert info.value.reason is LLMErrorReason.connection
+        assert 0.5 <= time.monotonic() - started <= 5
     finally:
         await dead.aclose()

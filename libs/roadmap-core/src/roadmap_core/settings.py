@@ -135,7 +135,13 @@ DEFAULT_PRICES: dict[str, ModelPrice] = {
 }
 
 
-class LLMSettings(CommonSettings):
+class OutageSettings(CommonSettings):
+    # Redis or PostgreSQL not answering is retried with backoff for this long before the
+    # step fails (roadmap_core.outages): a restart shorter than this costs no LLM attempt.
+    infra_outage_window_s: float = Field(default=60.0, ge=0, le=600)
+
+
+class LLMSettings(OutageSettings):
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
     llm_model: str = "gpt-4o-mini"

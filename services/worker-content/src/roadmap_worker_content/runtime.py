@@ -77,6 +77,8 @@ async def _build(settings: ContentWorkerSettings, loop: BackgroundLoop) -> Runti
         SERVICE_NAME,
         pool_size=settings.child_pool_size,
         max_overflow=settings.worker_db_max_overflow,
+        # A step that starts while PostgreSQL restarts waits for it: no attempt is lost.
+        outage_window_s=settings.infra_outage_window_s,
     )
     redis = Redis.from_url(
         settings.redis_url,

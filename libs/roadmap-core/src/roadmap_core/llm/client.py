@@ -129,11 +129,13 @@ class LLMClient:
 
     @property
     def max_call_duration_s(self) -> float:
-        """Upper bound of one :meth:`structured` call once it holds a concurrency slot."""
+        """Upper bound of one :meth:`structured` call once it holds a concurrency slot
+        (with room for one Redis outage at the global limiter)."""
         s = self.settings
         attempts = 1 + s.llm_sdk_max_retries
         sleeps = s.llm_sdk_max_retries * max(SDK_MAX_BACKOFF_S, s.llm_max_retry_after_s)
-        return attempts * (s.llm_rate_max_wait_s + s.llm_timeout_s) + sleeps + 5.0
+        outage = s.infra_outage_window_s if self.limiter is not None else 0.0
+        return attempts * (s.llm_rate_max_wait_s + s.llm_timeout_s) + sleeps + outage + 5.0
 
     async def aclose(self) -> None:
         await self._openai.close()

@@ -18,6 +18,11 @@ most ``rpm * window_s / 60`` requests are admitted and at most
 ``tpm * window_s / 60`` reserved tokens. ``window_s = 60`` is the literal
 "per minute"; a shorter window enforces the same rate with smaller bursts.
 The keys share one hash tag so the scripts also run on Redis Cluster.
+
+Redis being away (restarting, loading its data) is waited out for ``outage_window_s``
+(``INFRA_OUTAGE_WINDOW_S``) before the call fails: the request waits as it would for
+capacity, and the item that makes it spends no attempt on the outage. A restart that
+lost the keys starts a fresh window; redis-py loads the scripts again by itself.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from roadmap_core.llm.errors import LLMError, LLMErrorReason
+from roadmap_core.outages import is_redis_outage, ride_out
 from roadmap_core.settings import LLMSettings
 
 DEFAULT_KEY_PREFIX: Final = "roadmap:llm:rate"
@@ -151,10 +157,12 @@ class RedisRateLimiter:
         tpm: int,
         window_s: float = 60.0,
         max_wait_s: float = 60.0,
+        outage_window_s: float = 0.0,
         key_prefix: str = DEFAULT_KEY_PREFIX,
     ) -> None:
         self.limits = WindowLimits.per_window(rpm, tpm, window_s)
         self.max_wait_s = max_wait_s
+        self.outage_window_s = outage_window_s
         tag = "{" + key_prefix + "}"
         self._keys = [f"{tag}:req", f"{tag}:tok", f"{tag}:sum"]
         self._acquire = redis.register_script(_ACQUIRE)
@@ -173,6 +181,7 @@ class RedisRateLimiter:
             tpm=settings.llm_tpm,
             window_s=settings.llm_rate_window_s,
             max_wait_s=settings.llm_rate_max_wait_s,
+            outage_window_s=settings.infra_outage_window_s,
             key_prefix=key_prefix,
         )
 
@@ -184,19 +193,22 @@ class RedisRateLimiter:
         rid = self._next_id()
         deadline = time.monotonic() + self.max_wait_s
         window_ms = max(1, round(self.limits.window_s * 1000))
+        args: list[int | str] = [
+            window_ms,
+            self.limits.max_requests,
+            self.limits.max_tokens,
+            max(1, int(tokens)),
+            rid,
+        ]
         while True:
             try:
-                allowed, wait_ms, cost = await self._acquire(
-                    keys=self._keys,
-                    args=[
-                        window_ms,
-                        self.limits.max_requests,
-                        self.limits.max_tokens,
-                        max(1, int(tokens)),
-                        rid,
-                    ],
+                allowed, wait_ms, cost = await ride_out(
+                    lambda: self._acquire(keys=self._keys, args=args),
+                    window_s=self.outage_window_s,
+                    is_outage=is_redis_outage,
+                    what="the global LLM rate limiter (Redis)",
                 )
-            except RedisError as exc:
+            except (RedisError, OSError) as exc:
                 raise LLMError(
                     LLMErrorReason.connection,
                     f"global rate limiter unavailable ({type(exc).__name__})",
