@@ -122,15 +122,25 @@ class ManagedProcess:
 
 
 class ApiProcess(ManagedProcess):
-    def __init__(self, env: Mapping[str, str], log_dir: Path, port: int | None = None) -> None:
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        log_dir: Path,
+        port: int | None = None,
+        *,
+        uvicorn_access_log: bool = False,
+    ) -> None:
+        """``uvicorn_access_log``: also uvicorn's own access line (raw path and query), as
+        ``roadmap up`` runs it; by default only the app's (route templates)."""
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         argv = [
             sys.executable, "-m", "uvicorn", "roadmap_api.main:app",
             "--host", "127.0.0.1", "--port", str(self.port),
-            "--no-access-log",  # the app writes its own access log (route templates only)
             "--timeout-graceful-shutdown", "5",
         ]  # fmt: skip
+        if not uvicorn_access_log:
+            argv.append("--no-access-log")
         super().__init__("api", argv, env, log_dir)
 
     def wait_ready(self, timeout: float = 60.0) -> None:

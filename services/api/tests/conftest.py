@@ -25,6 +25,7 @@ from roadmap_db.models import ExecutionLog, User
 from roadmap_db.testing import migrate_to_head, settings_for
 
 AppFactory = Callable[..., Awaitable[FastAPI]]
+METRICS_TOKEN = "scrape-" + "0123456789abcdef" * 2
 
 
 @pytest.fixture(scope="session")
@@ -49,6 +50,7 @@ def settings_with(database_url: str, redis_url: str, **overrides: Any) -> ApiSet
         "enqueue_timeout_s": 3.0,
         # Many apps share the test server (and other sessions may too): open on demand.
         "db_pool_prewarm": 0,
+        "metrics_token": METRICS_TOKEN,
     }
     values.update(overrides)
     return ApiSettings(**values)

@@ -14,7 +14,7 @@ from roadmap_core.contracts import CONTENT_QUEUE
 from roadmap_core.domain import JobStatus
 from roadmap_core.heartbeat import WorkerType, beat
 
-from .conftest import AppFactory, client_for
+from .conftest import METRICS_TOKEN, AppFactory, client_for
 
 
 async def test_healthz(client: httpx.AsyncClient) -> None:
@@ -77,7 +77,11 @@ async def test_metrics(client: httpx.AsyncClient, alice: Account, seed: Seeder) 
         await client.post("/api/v1/roadmaps", json=request_body(), headers=alice.headers)
     ).json()["id"]
     await client.get(f"/api/v1/roadmaps/{job_id}?secret=value", headers=alice.headers)
-    response = await client.get("/metrics")
+    assert (await client.get("/metrics")).status_code == 401
+    wrong = {"Authorization": "Bearer not-the-token-at-all"}
+    assert (await client.get("/metrics", headers=wrong)).status_code == 401
+    assert (await client.get("/metrics", headers=alice.headers)).status_code == 401
+    response = await client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     text = response.text
@@ -90,6 +94,13 @@ async def test_metrics(client: httpx.AsyncClient, alice: Account, seed: Seeder) 
     ) in text
     assert job_id not in text
     assert "secret" not in text
+
+
+async def test_metrics_are_not_served_without_a_scrape_token(app_factory: AppFactory) -> None:
+    app = await app_factory(metrics_token=None)
+    async with client_for(app) as client:
+        answer = await client.get("/metrics", headers={"Authorization": "Bearer anything-at-all"})
+    assert answer.status_code == 404
 
 
 async def test_admin_queues(

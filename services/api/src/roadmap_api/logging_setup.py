@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from roadmap_api.context import current_request_id
+from roadmap_api.redaction import redact_every_handler
 
 # Attributes every LogRecord has; anything else was passed through ``extra=``.
 _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
@@ -40,7 +41,8 @@ class JsonFormatter(logging.Formatter):
 
 def configure_logging(level: str, *, json_lines: bool, access_log: bool) -> None:
     """Install one stdout handler on the root logger unless the host already configured one
-    (a test runner, or a ``--log-config``).
+    (a test runner, or a ``--log-config``); either way every handler masks credentials
+    (``redaction.py``).
 
     Records are formatted where they are logged but written by a background thread
     (``QueueHandler`` → ``QueueListener``): a slow stdout (a busy log collector) must not
@@ -50,9 +52,10 @@ def configure_logging(level: str, *, json_lines: bool, access_log: bool) -> None
     logging.getLogger("roadmap_api").setLevel(level.upper())
     if access_log:
         # Ours logs the route template and a request id; uvicorn's logs the raw path and
-        # query string, which is not ours to decide is free of secrets.
+        # query string (with credentials masked, below).
         logging.getLogger("uvicorn.access").disabled = True
     if root.handlers:
+        redact_every_handler()
         return
     # Record attributes no line of ours prints, skipped for every record (the logging
     # HOWTO's "Optimization" section): caller lookup, thread and process names.
@@ -70,6 +73,7 @@ def configure_logging(level: str, *, json_lines: bool, access_log: bool) -> None
     atexit.register(_listener.stop)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    redact_every_handler()
 
 
 _listener: QueueListener | None = None

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+import hmac
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from roadmap_api.db import ServicesDep
+from roadmap_api.errors import NotFound, Unauthorized
 from roadmap_api.health import service
 from roadmap_api.health.schemas import Alive, Readiness
+from roadmap_api.responses import errors
 
 router = APIRouter(tags=["health"])
 
@@ -35,8 +40,26 @@ async def readyz(services: ServicesDep) -> JSONResponse:
 @router.get(
     "/metrics",
     response_class=Response,
-    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    responses={
+        200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
+        **errors(401, 404),
+    },
 )
-async def metrics(services: ServicesDep) -> Response:
-    """Prometheus metrics: request latency by route, jobs by status, queue depths."""
+async def metrics(
+    services: ServicesDep,
+    authorization: Annotated[str | None, Header(max_length=1024)] = None,
+) -> Response:
+    """Prometheus metrics: request latency by route, jobs by status, queue depths.
+
+    Only for a scraper holding ``METRICS_TOKEN`` (``Authorization: Bearer <token>``);
+    without that setting metrics are not served at all (404).
+    """
+    expected = services.settings.metrics_token
+    if expected is None:
+        raise NotFound("Metrics are not served (METRICS_TOKEN is not set).")
+    scheme, _, supplied = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        supplied.strip().encode(), expected.get_secret_value().encode()
+    ):
+        raise Unauthorized("Metrics need the scrape token.")
     return Response(await service.scrape(services), media_type=CONTENT_TYPE_LATEST)
