@@ -1,7 +1,7 @@
 """Benchmark 2 — the enqueue path: ``POST /api/v1/roadmaps`` beside a bare FastAPI endpoint.
 
-The real API (``uvicorn roadmap_api.main:app --workers 2``, as in its image) on a fresh
-migrated database and its own Redis db, and — served the same way, in the same run — a
+The real API (``uvicorn roadmap_api.main:app --workers 2 --http …LimitedHttpToolsProtocol``, as
+in its image) on a fresh migrated database and its own Redis db, and — served the same way, in the same run — a
 bare FastAPI app whose one endpoint answers a small JSON object (``bare_app`` below).
 
 Per repeat:
@@ -204,13 +204,13 @@ def add_figures(result: Any, rounds: list[dict[str, Any]]) -> None:
 
 def start_bare(stack: BenchStack) -> str:
     """The bare app, with the same uvicorn command line as the API."""
-    from bench.lib.stack import free_port, http_ok
+    from bench.lib.stack import API_HTTP, free_port, http_ok
 
     port = free_port()
     stack.spawn(
         "bare",
         [sys.executable, "-m", "uvicorn", BARE_APP, "--host", "127.0.0.1", "--port", str(port),
-         "--workers", str(API_WORKERS), "--timeout-graceful-shutdown", "5"],
+         "--workers", str(API_WORKERS), "--http", API_HTTP, "--timeout-graceful-shutdown", "5"],
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     stack.wait_for("bare", lambda: http_ok(f"{url}/bare"), "answering /bare")

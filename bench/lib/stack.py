@@ -35,6 +35,8 @@ from roadmap_devservers.pgdb import run_sync
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 API_APP = "roadmap_api.main:app"
+# The protocol of the API image (slow and oversized clients bounded).
+API_HTTP = "roadmap_api.http_limits:LimitedHttpToolsProtocol"
 CONTENT_APP = "roadmap_worker_content.app:celery_app"
 LOGS_APP = "roadmap_worker_logs.app:celery_app"
 FAKE_LLM_MODULE = "roadmap_dev.fake_llm"
@@ -186,7 +188,7 @@ class BenchStack:
             self.spawn(
                 "api",
                 [sys.executable, "-m", "uvicorn", API_APP, "--host", "127.0.0.1",
-                 "--port", str(port), "--workers", str(cfg.api_workers),
+                 "--port", str(port), "--workers", str(cfg.api_workers), "--http", API_HTTP,
                  "--timeout-graceful-shutdown", "5"],
             )  # fmt: skip
             self.wait_for("api", lambda: http_ok(f"{self.api_url}/healthz"), "answering /healthz")

@@ -31,6 +31,7 @@ case "${SERVICE_TYPE:-}" in
         esac
         exec uvicorn roadmap_api.main:app --host 0.0.0.0 --port "${PORT:-8000}" \
             --workers "${WEB_CONCURRENCY:-${UVICORN_WORKERS:-2}}" --proxy-headers \
+            --http roadmap_api.http_limits:LimitedHttpToolsProtocol \
             --timeout-graceful-shutdown "${UVICORN_GRACEFUL_SHUTDOWN_S:-20}"
         ;;
     celery_logs)

@@ -51,7 +51,7 @@ API_GRACEFUL_SHUTDOWN_S = 20
 # variables; the inner command has no quotes so any argv splitter reads it alike.
 API_START = (
     '/bin/sh -c "exec uvicorn roadmap_api.main:app --host 0.0.0.0 --port ${PORT:-8000}'
-    " --workers ${WEB_CONCURRENCY:-2} --proxy-headers"
+    " --workers ${WEB_CONCURRENCY:-2} --http roadmap_api.http_limits:LimitedHttpToolsProtocol --proxy-headers"
     ' --timeout-graceful-shutdown ${UVICORN_GRACEFUL_SHUTDOWN_S:-20}"'
 )
 CONTENT_START = (
@@ -174,6 +174,9 @@ def build_project(ctx: Any = None, options: Options | None = None) -> Project:
             # Read by the pre-deploy `roadmap-db migrate` to create the first admin.
             "ADMIN_EMAIL": preserve(),
             "ADMIN_PASSWORD": preserve(),
+            # /metrics answers only a scraper sending it as a bearer token (unset: no
+            # metrics); a Prometheus in the project reads it as ${{roadmap-api.METRICS_TOKEN}}.
+            "METRICS_TOKEN": preserve(),
             # "user:password" for roadmap-flower, which references it from here.
             **({"FLOWER_BASIC_AUTH": preserve()} if options.with_flower else {}),
         },

@@ -121,6 +121,10 @@ class ManagedProcess:
                     os.kill(pid, signal.SIGKILL)
 
 
+# The API's images serve it with this protocol (slow and oversized clients bounded).
+HTTP_PROTOCOL = "roadmap_api.http_limits:LimitedHttpToolsProtocol"
+
+
 class ApiProcess(ManagedProcess):
     def __init__(
         self,
@@ -137,6 +141,7 @@ class ApiProcess(ManagedProcess):
         argv = [
             sys.executable, "-m", "uvicorn", "roadmap_api.main:app",
             "--host", "127.0.0.1", "--port", str(self.port),
+            "--http", HTTP_PROTOCOL,
             "--timeout-graceful-shutdown", "5",
         ]  # fmt: skip
         if not uvicorn_access_log:

@@ -337,6 +337,7 @@ VARIABLE_NOTES = {
     "CELERY_BROKER_URL": "a separate Redis for the Celery queues (`redis://` or `rediss://`; defaults to `REDIS_URL`)",
     "BROKER_VISIBILITY_TIMEOUT_S": "must exceed the content tasks' hard time limit",
     "JWT_SECRET_KEY": "secret, ≥ 32 random characters in production",
+    "METRICS_TOKEN": "secret; `/metrics` answers only this bearer token (unset: not served)",
     "OPENAI_API_KEY": "secret; required in production unless `OPENAI_BASE_URL` is set",
     "OPENAI_BASE_URL": "an OpenAI-compatible endpoint",
     "LLM_PRICES": "JSON: model → USD per million input/output tokens",

@@ -78,6 +78,9 @@ def test_api_migrates_first_by_default(stubs: Stubs) -> None:
     assert [c["cmd"] for c in calls] == ["roadmap-db", "uvicorn"]
     assert calls[0]["argv"] == ["migrate"]
     assert "roadmap_api.main:app" in calls[1]["argv"]
+    # Slow and oversized clients are bounded by the API's own protocol (issue 14).
+    http = calls[1]["argv"].index("--http")
+    assert calls[1]["argv"][http + 1] == "roadmap_api.http_limits:LimitedHttpToolsProtocol"
 
 
 def test_api_does_not_start_when_the_migration_fails(stubs: Stubs) -> None:

@@ -210,12 +210,14 @@ def test_backing_services_are_references(graph: Graph, app_service: AppService) 
 
 def test_shared_secrets_live_on_the_api_and_are_referenced_from_there(graph: Graph) -> None:
     api = graph.variables("roadmap-api")
-    for key in ("JWT_SECRET_KEY", "OPENAI_API_KEY", "ADMIN_EMAIL", "ADMIN_PASSWORD"):
+    for key in ("JWT_SECRET_KEY", "OPENAI_API_KEY", "ADMIN_EMAIL", "ADMIN_PASSWORD", "METRICS_TOKEN"):
         assert api[key] == PRESERVE
     content = graph.variables("roadmap-worker-content")
     assert content["OPENAI_API_KEY"] == "${{roadmap-api.OPENAI_API_KEY}}"
     logs = graph.variables("roadmap-worker-logs")
-    assert not {"OPENAI_API_KEY", "JWT_SECRET_KEY"} & set(logs), "the logs worker needs no secret"
+    assert not {"OPENAI_API_KEY", "JWT_SECRET_KEY", "METRICS_TOKEN"} & set(logs), (
+        "the logs worker needs no secret"
+    )
 
 
 def test_every_reference_resolves(graph: Graph, graph_with_flower: Graph) -> None:

@@ -58,6 +58,11 @@ class ApiSettings(DatabaseSettings, RedisSettings, AuthSettings, LogShipSettings
 
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    # Slow or oversized clients, bounded by the server's protocol (``http_limits.py``).
+    http_header_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    http_body_idle_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    http_body_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    http_max_header_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
     access_log: bool = True
 
     # Per-user quotas, checked in the same transaction that inserts the job.

@@ -51,6 +51,8 @@ DATABASE_NAME = "roadmap"
 CONTENT_APP = "roadmap_worker_content.app:celery_app"
 LOGS_APP = "roadmap_worker_logs.app:celery_app"
 API_APP = "roadmap_api.main:app"
+# Bounds slow and oversized clients (as in the API image).
+API_HTTP = "roadmap_api.http_limits:LimitedHttpToolsProtocol"
 
 # Modules each child imports, checked before anything starts so a half-installed checkout
 # fails with one line instead of a traceback from a child.
@@ -261,7 +263,7 @@ class DevStack:
                 name="api",
                 argv=[
                     sys.executable, "-m", "uvicorn", API_APP,
-                    "--host", opts.host, "--port", str(port),
+                    "--host", opts.host, "--port", str(port), "--http", API_HTTP,
                     "--timeout-graceful-shutdown", "5",
                 ],
                 env=env, cwd=self.layout.root, color="cyan", stop_phase=0,
