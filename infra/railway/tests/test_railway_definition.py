@@ -210,7 +210,13 @@ def test_backing_services_are_references(graph: Graph, app_service: AppService) 
 
 def test_shared_secrets_live_on_the_api_and_are_referenced_from_there(graph: Graph) -> None:
     api = graph.variables("roadmap-api")
-    for key in ("JWT_SECRET_KEY", "OPENAI_API_KEY", "ADMIN_EMAIL", "ADMIN_PASSWORD", "METRICS_TOKEN"):
+    for key in (
+        "JWT_SECRET_KEY",
+        "OPENAI_API_KEY",
+        "ADMIN_EMAIL",
+        "ADMIN_PASSWORD",
+        "METRICS_TOKEN",
+    ):
         assert api[key] == PRESERVE
     content = graph.variables("roadmap-worker-content")
     assert content["OPENAI_API_KEY"] == "${{roadmap-api.OPENAI_API_KEY}}"
