@@ -14,7 +14,8 @@ for paths in \
     "tools/roadmap-dev/src tools/roadmap-dev/tests" \
     "tests" \
     "bench" \
-    "infra/railway .railway"; do
+    "infra/railway .railway" \
+    "infra/observability"; do
     echo "mypy $paths"
     # shellcheck disable=SC2086
     uv run mypy $paths || status=1

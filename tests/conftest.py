@@ -210,6 +210,8 @@ def api_settings(
         "jwt_secret_key": secrets.jwt_secret_key,
         "enqueue_timeout_s": 1.0,
         "readyz_require_workers": False,
+        # In-process apps of one test process: each app counts only its own requests.
+        "metrics_multiprocess": False,
         **overrides,
     }
     return ApiSettings(**values)

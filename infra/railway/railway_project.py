@@ -174,8 +174,9 @@ def build_project(ctx: Any = None, options: Options | None = None) -> Project:
             # Read by the pre-deploy `roadmap-db migrate` to create the first admin.
             "ADMIN_EMAIL": preserve(),
             "ADMIN_PASSWORD": preserve(),
-            # /metrics answers only a scraper sending it as a bearer token (unset: no
-            # metrics); a Prometheus in the project reads it as ${{roadmap-api.METRICS_TOKEN}}.
+            # /metrics (and each worker's metrics port) answers only a scraper sending it as
+            # a bearer token (unset: no metrics); a Prometheus in the project reads it as
+            # ${{roadmap-api.METRICS_TOKEN}}.
             "METRICS_TOKEN": preserve(),
             # "user:password" for roadmap-flower, which references it from here.
             **({"FLOWER_BASIC_AUTH": preserve()} if options.with_flower else {}),
@@ -202,6 +203,8 @@ def build_project(ctx: Any = None, options: Options | None = None) -> Project:
             "SOFT_SHUTDOWN_TIMEOUT_S": str(CONTENT_SOFT_SHUTDOWN_S),
             "WORKER_DB_POOL_SIZE": "2",
             "WORKER_DB_MAX_OVERFLOW": "2",
+            # Its metrics port (METRICS_PORT, 9464) answers only the API's scrape token.
+            "METRICS_TOKEN": api.env.METRICS_TOKEN,
         },
     )
 
@@ -222,6 +225,8 @@ def build_project(ctx: Any = None, options: Options | None = None) -> Project:
             "LOGS_SOFT_SHUTDOWN_TIMEOUT_S": str(LOGS_SOFT_SHUTDOWN_S),
             "LOGS_DB_POOL_SIZE": "2",
             "LOGS_DB_MAX_OVERFLOW": "1",
+            # Its metrics port (METRICS_PORT, 9465) answers only the API's scrape token.
+            "METRICS_TOKEN": api.env.METRICS_TOKEN,
         },
     )
 

@@ -133,9 +133,11 @@ class ApiProcess(ManagedProcess):
         port: int | None = None,
         *,
         uvicorn_access_log: bool = False,
+        workers: int = 1,
     ) -> None:
         """``uvicorn_access_log``: also uvicorn's own access line (raw path and query), as
-        ``roadmap up`` runs it; by default only the app's (route templates)."""
+        ``roadmap up`` runs it; by default only the app's (route templates). ``workers``:
+        uvicorn's ``--workers`` (the images run 2)."""
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         argv = [
@@ -144,6 +146,8 @@ class ApiProcess(ManagedProcess):
             "--http", HTTP_PROTOCOL,
             "--timeout-graceful-shutdown", "5",
         ]  # fmt: skip
+        if workers > 1:
+            argv += ["--workers", str(workers)]
         if not uvicorn_access_log:
             argv.append("--no-access-log")
         super().__init__("api", argv, env, log_dir)

@@ -202,10 +202,15 @@ class Stack:
             process.wait_ready()
         return self
 
-    def extra_api(self, *, uvicorn_access_log: bool = False, **env: str) -> ApiProcess:
+    def extra_api(
+        self, *, uvicorn_access_log: bool = False, workers: int = 1, **env: str
+    ) -> ApiProcess:
         """Another API process on the same servers (e.g. with other settings)."""
         api = ApiProcess(
-            self.env(**env), self.capture.log_dir, uvicorn_access_log=uvicorn_access_log
+            self.env(**env),
+            self.capture.log_dir,
+            uvicorn_access_log=uvicorn_access_log,
+            workers=workers,
         )
         self.processes.append(api)
         api.wait_ready()

@@ -221,9 +221,12 @@ def test_shared_secrets_live_on_the_api_and_are_referenced_from_there(graph: Gra
     content = graph.variables("roadmap-worker-content")
     assert content["OPENAI_API_KEY"] == "${{roadmap-api.OPENAI_API_KEY}}"
     logs = graph.variables("roadmap-worker-logs")
-    assert not {"OPENAI_API_KEY", "JWT_SECRET_KEY", "METRICS_TOKEN"} & set(logs), (
-        "the logs worker needs no secret"
+    assert not {"OPENAI_API_KEY", "JWT_SECRET_KEY"} & set(logs), (
+        "the logs worker needs no secret but the scrape token"
     )
+    # Each worker serves its metrics on the private network behind the same scrape token.
+    for worker in (content, logs):
+        assert worker["METRICS_TOKEN"] == "${{roadmap-api.METRICS_TOKEN}}"
 
 
 def test_every_reference_resolves(graph: Graph, graph_with_flower: Graph) -> None:

@@ -51,6 +51,8 @@ def settings_with(database_url: str, redis_url: str, **overrides: Any) -> ApiSet
         # Many apps share the test server (and other sessions may too): open on demand.
         "db_pool_prewarm": 0,
         "metrics_token": METRICS_TOKEN,
+        # Many apps in one test process: each counts only its own requests.
+        "metrics_multiprocess": False,
     }
     values.update(overrides)
     return ApiSettings(**values)

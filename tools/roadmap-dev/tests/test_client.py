@@ -38,6 +38,7 @@ async def app_transport(migrated_url: str, redis_url: str) -> AsyncIterator[http
         register_ip_max=1000,
         log_json=False,
         access_log=False,
+        metrics_multiprocess=False,
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):

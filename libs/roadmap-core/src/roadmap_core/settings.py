@@ -221,6 +221,26 @@ class AdminSettings(CommonSettings):
     admin_password: SecretStr | None = None
 
 
+class MetricsSettings(CommonSettings):
+    """Prometheus metrics of a service (``roadmap_core.metrics``)."""
+
+    # Metrics answer only ``Authorization: Bearer <METRICS_TOKEN>``; unset: not served.
+    metrics_token: SecretStr | None = Field(default=None, min_length=16)
+    # Sum the samples of every process of the service (uvicorn workers, Celery prefork
+    # children) through files in a shared directory (PROMETHEUS_MULTIPROC_DIR, or one of
+    # our own in the temp folder). Off: each process reports only itself (in-process tests).
+    metrics_multiprocess: bool = True
+
+
+class WorkerMetricsSettings(MetricsSettings):
+    """Where a worker's main process serves its metrics (with ``METRICS_TOKEN`` set)."""
+
+    # Railway's private network reaches it as <service>.railway.internal:<port>.
+    # 127.0.0.1 for a local run; the images set 0.0.0.0 (the token still guards it).
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=9464, ge=1, le=65535)
+
+
 class LogShipSettings(CommonSettings):
     """How execution-log events are buffered and shipped to the logs queue."""
 

@@ -23,6 +23,7 @@ from roadmap_api.settings import ApiSettings
 from roadmap_api.state import AppServices
 from roadmap_core import logship
 from roadmap_core.celery_app import create_celery_app
+from roadmap_core.metrics import processes
 from roadmap_db.engine import ProcessDatabase
 from roadmap_db.repositories.job_actions import QuotaLimits
 
@@ -76,10 +77,12 @@ async def prewarm(db: ProcessDatabase, count: int, settings: ApiSettings) -> Non
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: ApiSettings = app.state.settings
-    metrics: ApiMetrics = app.state.metrics
     configure_logging(
         settings.log_level, json_lines=settings.log_json, access_log=settings.access_log
     )
+    if settings.metrics_multiprocess:
+        processes.enable(SERVICE_NAME)
+    metrics = app.state.metrics = ApiMetrics()
     db = ProcessDatabase(settings, SERVICE_NAME)
     commands = redis_pool(
         settings,
@@ -155,3 +158,4 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await pool.disconnect()
         await anyio.to_thread.run_sync(celery.close)
         await db.dispose()
+        processes.process_exited()

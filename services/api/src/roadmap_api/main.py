@@ -13,7 +13,6 @@ from roadmap_api.errors import install_error_handlers
 from roadmap_api.health.routes import router as health_router
 from roadmap_api.lifespan import lifespan
 from roadmap_api.logs.routes import router as logs_router
-from roadmap_api.metrics import ApiMetrics
 from roadmap_api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from roadmap_api.openapi import install_openapi
 from roadmap_api.roadmaps.routes import router as roadmaps_router
@@ -31,7 +30,6 @@ Authenticate with `Authorization: Bearer <token>` where the token is an access t
 
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
     settings = settings or ApiSettings()
-    metrics = ApiMetrics()
     app = FastAPI(
         title="Roadmap Agent API",
         version=__version__,
@@ -43,7 +41,6 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
-    app.state.metrics = metrics
     install_error_handlers(app)
     # Routes are matched in this order: the busiest first.
     for router in (
@@ -66,9 +63,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             expose_headers=["Location", "Retry-After", "X-Request-ID"],
             max_age=600,
         )
-    app.add_middleware(
-        RequestContextMiddleware, metrics=metrics, access_log_enabled=settings.access_log
-    )
+    app.add_middleware(RequestContextMiddleware, access_log_enabled=settings.access_log)
     install_openapi(app)
     return app
 

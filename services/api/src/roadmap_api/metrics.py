@@ -1,8 +1,14 @@
-"""Prometheus metrics of one app instance (its own registry, so tests can build many apps)."""
+"""Prometheus metrics recorded by the API (summed over its uvicorn workers).
+
+Built by the lifespan of a served app, after ``roadmap_core.metrics.processes.enable``
+(unless ``METRICS_MULTIPROCESS=false``), so every worker writes its samples where any
+worker's ``/metrics`` reads them. Each instance registers in its own registry too, so an
+in-process test can build many apps.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 LATENCY_BUCKETS = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -19,19 +25,11 @@ class ApiMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
-        self.jobs = Gauge(
-            "roadmap_jobs", "Roadmap jobs (not deleted) by status", ("status",),
-            registry=self.registry,
-        )  # fmt: skip
-        self.queue_depth = Gauge(
-            "roadmap_queue_depth", "Messages waiting in each Celery queue", ("queue",),
-            registry=self.registry,
-        )  # fmt: skip
         self.enqueue_failures = Counter(
             "roadmap_api_enqueue_failures", "Task sends that failed or timed out (the reconciler"
             " delivers them later)", ("task",), registry=self.registry,
         )  # fmt: skip
         self.scrape_errors = Counter(
-            "roadmap_api_metrics_scrape_errors", "Gauges left stale because a backend failed",
-            ("source",), registry=self.registry,
+            "roadmap_api_metrics_scrape_errors", "Scrape-time gauges left out because a backend"
+            " failed", ("source",), registry=self.registry,
         )  # fmt: skip

@@ -33,9 +33,10 @@ def route_template(scope: Scope) -> str:
 class RequestContextMiddleware:
     """Echo/assign ``X-Request-ID``, time the request, log it by route template (no query)."""
 
-    def __init__(self, app: ASGIApp, *, metrics: ApiMetrics, access_log_enabled: bool) -> None:
+    def __init__(self, app: ASGIApp, *, access_log_enabled: bool) -> None:
         self.app = app
-        self.metrics = metrics
+        # The app's metrics, built by its lifespan (after the process chose how to store them).
+        self.metrics: ApiMetrics | None = None
         self.log_enabled = access_log_enabled
         # (method, route template, status) → its histogram child: a handful per app.
         self._timers: dict[tuple[str, str, int], Histogram] = {}
@@ -73,9 +74,9 @@ class RequestContextMiddleware:
             key = (scope["method"], route, status)
             timer = self._timers.get(key)
             if timer is None:
-                timer = self.metrics.request_duration.labels(key[0], route, str(status))
-                self._timers[key] = timer
-            timer.observe(elapsed)
+                timer = self._timer(scope, key)
+            if timer is not None:
+                timer.observe(elapsed)
             if self.log_enabled:
                 state = scope.get("state") or {}
                 access_log.info(
@@ -89,6 +90,16 @@ class RequestContextMiddleware:
                     },
                 )
             reset_request_id(token)
+
+    def _timer(self, scope: Scope, key: tuple[str, str, int]) -> Histogram | None:
+        if self.metrics is None:
+            metrics = getattr(scope["app"].state, "metrics", None)
+            if not isinstance(metrics, ApiMetrics):
+                return None  # the lifespan has not run (an app served without one)
+            self.metrics = metrics
+        timer = self.metrics.request_duration.labels(key[0], key[1], str(key[2]))
+        self._timers[key] = timer
+        return timer
 
 
 class BodyLimitMiddleware:

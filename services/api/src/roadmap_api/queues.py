@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 from redis.asyncio import Redis
 
-from roadmap_core.celery_app import SENT_AT_HEADER
+from roadmap_core.broker_queues import oldest_age, queue_keys
 from roadmap_core.contracts import QUEUES
 from roadmap_core.heartbeat import WorkerType, seen_workers
-
-# kombu's Redis transport keeps a message of priority p > 0 under "<queue>\x06\x16<p>".
-PRIORITY_SEPARATOR = "\x06\x16"
-PRIORITY_STEPS = (3, 6, 9)
-
-
-def queue_keys(queue: str) -> list[str]:
-    return [queue, *(f"{queue}{PRIORITY_SEPARATOR}{p}" for p in PRIORITY_STEPS)]
 
 
 async def depths(redis: Redis) -> dict[str, int]:
@@ -30,15 +21,6 @@ async def depths(redis: Redis) -> dict[str, int]:
     return {queue: sum(int(next(lengths)) for _ in queue_keys(queue)) for queue in QUEUES}
 
 
-def _sent_at(raw: Any) -> float | None:
-    try:
-        message = json.loads(raw)
-        value = message["headers"][SENT_AT_HEADER]
-        return float(value)
-    except (ValueError, TypeError, KeyError):
-        return None
-
-
 async def oldest_ages(redis: Redis, now: float | None = None) -> dict[str, float | None]:
     """Seconds since the oldest waiting message of each queue was sent (LPUSH adds at the
     head and workers take from the tail, so the oldest is at index -1)."""
@@ -48,11 +30,7 @@ async def oldest_ages(redis: Redis, now: float | None = None) -> dict[str, float
             for key in queue_keys(queue):
                 pipe.lindex(key, -1)
         tails = iter(await pipe.execute())
-    ages: dict[str, float | None] = {}
-    for queue in QUEUES:
-        sent = [t for t in (_sent_at(next(tails)) for _ in queue_keys(queue)) if t is not None]
-        ages[queue] = round(max(0.0, now - min(sent)), 3) if sent else None
-    return ages
+    return {queue: oldest_age([next(tails) for _ in queue_keys(queue)], now) for queue in QUEUES}
 
 
 async def workers(redis: Redis, now: float | None = None) -> dict[WorkerType, list[dict[str, Any]]]:

@@ -37,13 +37,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
-from roadmap_core.settings import AuthSettings, DatabaseSettings, LogShipSettings, RedisSettings
+from roadmap_core.settings import (
+    AuthSettings,
+    DatabaseSettings,
+    LogShipSettings,
+    MetricsSettings,
+    RedisSettings,
+)
 
 
-class ApiSettings(DatabaseSettings, RedisSettings, AuthSettings, LogShipSettings):
+class ApiSettings(DatabaseSettings, RedisSettings, AuthSettings, LogShipSettings, MetricsSettings):
     # Tighter than the shared defaults: an API request must fail fast, never queue for long.
     db_pool_size: int = Field(default=20, ge=1, le=100)
     db_max_overflow: int = Field(default=0, ge=0, le=100)
@@ -90,9 +96,6 @@ class ApiSettings(DatabaseSettings, RedisSettings, AuthSettings, LogShipSettings
     sse_recheck_s: float = Field(default=20.0, gt=0)
     sse_max_streams: int = Field(default=200, ge=1, le=10_000)
     sse_max_streams_per_user: int = Field(default=10, ge=1, le=10_000)
-
-    # /metrics answers only with ``Authorization: Bearer <METRICS_TOKEN>``; unset: not served.
-    metrics_token: SecretStr | None = Field(default=None, min_length=16)
 
     readyz_timeout_s: float = Field(default=1.0, gt=0, le=10)
     readyz_require_workers: bool = True

@@ -1,7 +1,7 @@
 """The content worker's Celery app: ``celery -A roadmap_worker_content.app:celery_app worker``.
 
 Prefork pool, consuming only ``content_generation`` (whatever ``-Q`` says). The
-main process keeps the heartbeat and reconciler threads; every child builds its
+main process keeps the heartbeat, reconciler and metrics threads; every child builds its
 own event loop, engine, Redis and LLM clients after fork and disposes of them
 when it exits. Start it with ``REMAP_SIGTERM=SIGQUIT`` in the environment (the
 ``roadmap-worker-content`` entry point sets it) so SIGTERM is a soft shutdown:
@@ -19,6 +19,8 @@ from roadmap_core.celery_app import create_celery_app
 from roadmap_core.contracts import CONTENT_QUEUE
 from roadmap_core.logship import configure_logship
 from roadmap_core.logship import shutdown as shutdown_logship
+from roadmap_core.metrics import processes
+from roadmap_core.metrics import tasks as task_metrics
 from roadmap_worker_content import runtime
 from roadmap_worker_content.settings import SERVICE_NAME, ContentWorkerSettings
 from roadmap_worker_content.supervisor import Supervisor
@@ -53,6 +55,9 @@ def _consume_only_content(sender: str, instance: Any, **_: Any) -> None:
 
 @signals.worker_init.connect
 def _main_starting(**_: Any) -> None:
+    # Before the pool forks: every child writes its samples where the main process reads them.
+    if settings.metrics_multiprocess:
+        processes.enable(SERVICE_NAME)
     warm_caches()
 
 
@@ -68,6 +73,7 @@ def _child_stopping(**_: Any) -> None:
         runtime.stop_runtime()
     finally:
         shutdown_logship(2.0)
+        processes.process_exited()
 
 
 @signals.worker_ready.connect
@@ -82,6 +88,10 @@ def _main_stopping(**_: Any) -> None:
         _supervisor.stop()
     finally:
         shutdown_logship(2.0)
+        processes.release()
+
+
+task_metrics.install()
 
 
 # Registers the tasks on ``celery_app`` (they import it, hence the import at the end).

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from roadmap_core.domain import JobStatus, JobStep
 from roadmap_core.progress import (
     CancelledEvent,
+    CompletedEvent,
     EventData,
     FailedEvent,
     Progress,
@@ -27,6 +28,7 @@ from roadmap_core.progress import (
 )
 from roadmap_core.settings import RedisSettings
 from roadmap_db.repositories.item_results import item_progress
+from roadmap_worker_content.metrics import jobs_finished
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,11 @@ class EventPublisher:
         self._ttl_s = settings.progress_stream_ttl_s
 
     async def publish(self, job_id: uuid.UUID, data: EventData) -> None:
+        if isinstance(data, CompletedEvent | FailedEvent | CancelledEvent):
+            status = (
+                data.status.value if isinstance(data, CompletedEvent) else data.event_type.value
+            )
+            jobs_finished().labels(status).inc()
         try:
             await publish_progress(
                 self._redis, job_id, data, maxlen=self._maxlen, ttl_s=self._ttl_s

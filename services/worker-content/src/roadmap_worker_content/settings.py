@@ -21,6 +21,8 @@ env                            default    meaning
                                + 1        ``LLM_CONCURRENCY + 1``: every call slot stores its result
                                           without waiting for a connection)
 ``WORKER_DB_MAX_OVERFLOW``     2          extra connections a child may open briefly
+``METRICS_PORT``               9464       the main process serves ``GET /metrics`` here (every
+                                          child's samples; only with ``METRICS_TOKEN`` set)
 =============================  =========  =====================================================
 
 Concurrency budget: one worker process runs at most ``WORKER_CONCURRENCY x LLM_CONCURRENCY``
@@ -55,12 +57,20 @@ from datetime import timedelta
 
 from pydantic import Field
 
-from roadmap_core.settings import DatabaseSettings, LLMSettings, LogShipSettings, RedisSettings
+from roadmap_core.settings import (
+    DatabaseSettings,
+    LLMSettings,
+    LogShipSettings,
+    RedisSettings,
+    WorkerMetricsSettings,
+)
 
 SERVICE_NAME = "roadmap-worker-content"
 
 
-class ContentWorkerSettings(DatabaseSettings, RedisSettings, LLMSettings, LogShipSettings):
+class ContentWorkerSettings(
+    DatabaseSettings, RedisSettings, LLMSettings, LogShipSettings, WorkerMetricsSettings
+):
     worker_concurrency: int = Field(default=2, ge=1, le=64)
     worker_max_tasks_per_child: int = Field(default=200, ge=1)
     item_lease_s: float = Field(default=60.0, ge=1.0, le=3600)

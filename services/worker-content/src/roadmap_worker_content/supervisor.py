@@ -1,4 +1,5 @@
-"""Threads of the worker's main process: the liveness heartbeat and the reconciler.
+"""Threads of the worker's main process: the liveness heartbeat, the reconciler and the
+metrics server.
 
 They start once the pool's first children have forked (``worker_ready``) and
 stop on ``worker_shutdown``. Children never use them: a child forked later
@@ -15,6 +16,7 @@ from redis import Redis as SyncRedis
 
 from roadmap_core.contracts import CONTENT_QUEUE
 from roadmap_core.heartbeat import HEARTBEAT_INTERVAL_S, WorkerType, beat, instance_name
+from roadmap_core.metrics.exposition import WorkerMetricsEndpoint
 from roadmap_worker_content.reconciler import ReconcilerThread
 from roadmap_worker_content.settings import ContentWorkerSettings
 
@@ -75,6 +77,12 @@ class Supervisor:
         self._app = app
         self.reconciler: ReconcilerThread | None = None
         self.heartbeat: HeartbeatThread | None = None
+        self.metrics = WorkerMetricsEndpoint(
+            settings,
+            broker_url=settings.broker_url,
+            queues=[CONTENT_QUEUE],
+            socket_timeout_s=settings.redis_socket_timeout_s,
+        )
 
     def start(self) -> None:
         if self.heartbeat is not None:
@@ -84,8 +92,10 @@ class Supervisor:
             self.reconciler.start()
         self.heartbeat = HeartbeatThread(self._settings, self.reconciler)
         self.heartbeat.start()
+        self.metrics.start()
 
     def stop(self) -> None:
+        self.metrics.stop()
         if self.heartbeat is not None:
             self.heartbeat.stop()
             self.heartbeat = None

@@ -17,14 +17,19 @@ from typing import Any
 
 from celery.signals import (
     setup_logging,
+    worker_init,
     worker_process_init,
     worker_process_shutdown,
+    worker_ready,
     worker_shutdown,
 )
 from kombu import Exchange, Queue
 
 from roadmap_core.celery_app import create_celery_app
 from roadmap_core.contracts import LOGS_QUEUE
+from roadmap_core.metrics import processes
+from roadmap_core.metrics import tasks as task_metrics
+from roadmap_core.metrics.exposition import WorkerMetricsEndpoint
 from roadmap_worker_logs.broker import transport_options
 from roadmap_worker_logs.runtime import close_runtime, get_runtime
 from roadmap_worker_logs.settings import SERVICE_NAME, LogsWorkerSettings
@@ -54,6 +59,18 @@ def _setup_logging(**_: Any) -> None:
     )
 
 
+@worker_init.connect
+def _start_main(**_: Any) -> None:
+    # Before the pool forks: every child writes its samples where the main process reads them.
+    if settings.metrics_multiprocess:
+        processes.enable(SERVICE_NAME)
+
+
+@worker_ready.connect
+def _main_ready(**_: Any) -> None:
+    main_metrics.start()
+
+
 @worker_process_init.connect
 def _start_child(**_: Any) -> None:
     get_runtime(settings)
@@ -61,9 +78,25 @@ def _start_child(**_: Any) -> None:
 
 @worker_process_shutdown.connect
 def _stop_child(**_: Any) -> None:
-    close_runtime()
+    try:
+        close_runtime()
+    finally:
+        processes.process_exited()
 
 
 @worker_shutdown.connect
 def _stop_main(**_: Any) -> None:
-    close_runtime()
+    try:
+        close_runtime()
+        main_metrics.stop()
+    finally:
+        processes.release()
+
+
+main_metrics = WorkerMetricsEndpoint(
+    settings,
+    broker_url=settings.broker_url,
+    queues=[LOGS_QUEUE],
+    socket_timeout_s=settings.redis_socket_timeout_s,
+)
+task_metrics.install()

@@ -8,12 +8,19 @@ from pydantic import Field, model_validator
 
 from roadmap_core.celery_app import LOGS_SOFT_TIME_LIMIT
 from roadmap_core.heartbeat import HEARTBEAT_INTERVAL_S
-from roadmap_core.settings import DatabaseSettings, LogShipSettings, RedisSettings
+from roadmap_core.settings import (
+    DatabaseSettings,
+    LogShipSettings,
+    RedisSettings,
+    WorkerMetricsSettings,
+)
 
 SERVICE_NAME = "roadmap-worker-logs"
 
 
-class LogsWorkerSettings(DatabaseSettings, RedisSettings, LogShipSettings):
+class LogsWorkerSettings(DatabaseSettings, RedisSettings, LogShipSettings, WorkerMetricsSettings):
+    # Next to the content worker's 9464, so both can run on one machine.
+    metrics_port: int = Field(default=9465, ge=1, le=65535)
     # Own pool knobs so a DB_POOL_SIZE meant for the API does not inflate this
     # worker: its budget is replicas x concurrency x (pool + overflow).
     logs_db_pool_size: int = Field(default=2, ge=1, le=20)

@@ -9,6 +9,7 @@ import uuid
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -17,6 +18,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from roadmap_core.contracts import LogEvent
 from roadmap_db.engine import ProcessDatabase
 from roadmap_db.repositories.logs import insert_log_events
+from roadmap_worker_logs.metrics import logs_metrics
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +128,7 @@ async def write_events(
 ) -> int:
     """Write ``events`` (one transaction per statement); returns rows added."""
     inserted, rejected = await _insert_isolating(db, events, stats) if events else (0, 0)
+    _observe(events, inserted, rejected, invalid)
     with stats.lock:
         stats.batches += 1
         stats.inserted += inserted
@@ -134,3 +137,19 @@ async def write_events(
         stats.rejected += rejected
         stats.loop_ids.add(loop_token(asyncio.get_running_loop()))
     return inserted
+
+
+def _observe(events: Sequence[LogEvent], inserted: int, rejected: int, invalid: int) -> None:
+    metrics = logs_metrics()
+    metrics.batch_size.observe(len(events) + invalid)
+    if events:
+        oldest = min(e.ts for e in events)
+        metrics.lag.observe(max(0.0, (datetime.now(UTC) - oldest).total_seconds()))
+    for result, n in (
+        ("inserted", inserted),
+        ("duplicate", len(events) - inserted - rejected),
+        ("invalid", invalid),
+        ("rejected", rejected),
+    ):
+        if n:
+            metrics.events.labels(result).inc(n)

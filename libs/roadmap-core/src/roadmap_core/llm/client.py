@@ -37,6 +37,7 @@ from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 
 from roadmap_core.llm.errors import LLMError, LLMErrorReason, register_secret
+from roadmap_core.llm.observe import ObservedCall, observed_call
 from roadmap_core.llm.ratelimit import RateLimiter, RedisRateLimiter
 from roadmap_core.llm.schema import response_format, schema_name
 from roadmap_core.llm.transport import (
@@ -158,11 +159,27 @@ class LLMClient:
     ) -> M:
         """Ask for an instance of ``output`` and return it validated, or raise LLMError."""
         model_name = model or self.settings.llm_model
+        with observed_call(model_name, step=ctx.step) as observed:
+            return await self._structured(
+                output, messages, ctx, model_name, max_output_tokens, temperature, observed
+            )
+
+    async def _structured(
+        self,
+        output: type[M],
+        messages: Sequence[ChatMessage],
+        ctx: CallContext,
+        model_name: str,
+        max_output_tokens: int | None,
+        temperature: float | None,
+        observed: ObservedCall,
+    ) -> M:
         state = CallState()
         token = current_call.set(state)
         started = time.perf_counter()
         try:
             async with self._semaphore, asyncio.timeout(self.max_call_duration_s):
+                observed.slot_acquired()
                 # The SDK's generic POST rather than chat.completions.create: same retries,
                 # timeouts, headers and typed errors, but the JSON body is sent as built
                 # here. create() first runs a typed transform over every message, which
@@ -202,7 +219,7 @@ class LLMClient:
             )
         value, error = _interpret(completion, output, request_id)
         await self._report(
-            completion, model_name, state, ctx, output, duration_ms, error, request_id
+            completion, model_name, state, ctx, output, duration_ms, error, request_id, observed
         )
         if error is not None:
             raise error
@@ -219,6 +236,7 @@ class LLMClient:
         duration_ms: float,
         error: LLMError | None,
         request_id: str | None,
+        observed: ObservedCall,
     ) -> None:
         usage = completion.get("usage")
         if not isinstance(usage, dict):
@@ -245,6 +263,7 @@ class LLMClient:
         last = state.attempts[-1] if state.attempts else None
         if self.limiter is not None and last is not None and last.reservation is not None:
             await self.limiter.settle(last.reservation, record.total_tokens)
+        observed.usage(record)
         add_to_scopes(record)
         if self.usage_sink is not None:
             try:

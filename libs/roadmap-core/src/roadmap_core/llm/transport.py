@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import httpx2
 
 from roadmap_core.llm.ratelimit import RateLimiter, Reservation, estimate_tokens
+from roadmap_core.metrics.llm import llm_metrics
 
 
 @dataclass(slots=True)
@@ -94,8 +95,15 @@ class RateLimitedTransport(httpx2.AsyncBaseTransport):
         except httpx2.RequestNotRead:
             body = b""
         prompt, out = estimate_request_tokens(body, self._default_max_output)
+        metrics = llm_metrics()
+        waited = time.perf_counter()
         reservation = await self._limiter.acquire(prompt + out) if self._limiter else None
-        response = await self._inner.handle_async_request(request)
+        metrics.rate_wait.observe(time.perf_counter() - waited)
+        metrics.in_flight.inc()
+        try:
+            response = await self._inner.handle_async_request(request)
+        finally:
+            metrics.in_flight.dec()
         retry_after = parse_retry_after(response.headers)
         if response.status_code >= 400 and reservation is not None and self._limiter is not None:
             # No completion was generated: the prompt is all the provider may count.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Response
@@ -14,6 +13,7 @@ from roadmap_api.errors import NotFound, Unauthorized
 from roadmap_api.health import service
 from roadmap_api.health.schemas import Alive, Readiness
 from roadmap_api.responses import errors
+from roadmap_core.metrics.exposition import bearer_matches
 
 router = APIRouter(tags=["health"])
 
@@ -49,7 +49,8 @@ async def metrics(
     services: ServicesDep,
     authorization: Annotated[str | None, Header(max_length=1024)] = None,
 ) -> Response:
-    """Prometheus metrics: request latency by route, jobs by status, queue depths.
+    """Prometheus metrics of every API process: request latency by route, enqueue
+    failures, jobs by status, queue depths and ages.
 
     Only for a scraper holding ``METRICS_TOKEN`` (``Authorization: Bearer <token>``);
     without that setting metrics are not served at all (404).
@@ -57,9 +58,6 @@ async def metrics(
     expected = services.settings.metrics_token
     if expected is None:
         raise NotFound("Metrics are not served (METRICS_TOKEN is not set).")
-    scheme, _, supplied = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        supplied.strip().encode(), expected.get_secret_value().encode()
-    ):
+    if not bearer_matches(authorization, expected):
         raise Unauthorized("Metrics need the scrape token.")
     return Response(await service.scrape(services), media_type=CONTENT_TYPE_LATEST)

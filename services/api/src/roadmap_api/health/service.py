@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 import anyio
-from prometheus_client import generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from sqlalchemy import text
 
 from roadmap_api import queues
 from roadmap_api.health.schemas import Check, Readiness
 from roadmap_api.state import AppServices
 from roadmap_core.heartbeat import HEARTBEAT_TTL_S, WorkerType
+from roadmap_core.metrics.exposition import render
 from roadmap_db.repositories import job_reads
 
 
@@ -71,26 +73,51 @@ async def _worker_checks(services: AppServices, limit_s: float) -> dict[str, Che
 
 
 async def scrape(services: AppServices) -> bytes:
-    """Refresh the gauges that come from Postgres and Redis, then render every metric.
+    """Every sample the API's processes recorded, plus gauges read now from Postgres and
+    Redis: jobs by status, queue depths and the age of each queue's oldest message.
 
-    A backend that fails leaves its gauges at their last values (and counts the failure)
+    A backend that fails leaves its gauges out of this scrape (and counts the failure)
     rather than failing the scrape.
     """
     metrics = services.metrics
     timeout = services.settings.readyz_timeout_s
+    jobs = GaugeMetricFamily(
+        "roadmap_jobs", "Roadmap jobs (not deleted) by status", labels=["status"]
+    )
+    depth = GaugeMetricFamily(
+        "roadmap_queue_depth", "Messages waiting in each Celery queue", labels=["queue"]
+    )
+    age = GaugeMetricFamily(
+        "roadmap_queue_oldest_age_seconds",
+        "Seconds since the oldest waiting message of each queue was sent (0: empty)",
+        labels=["queue"],
+    )
+    read: list[Metric] = []
     try:
         with anyio.fail_after(timeout):
             async with services.db.sessions() as session:
                 counts = await job_reads.job_status_counts(session)
         for status, n in counts.items():
-            metrics.jobs.labels(status.value).set(n)
+            jobs.add_metric([status.value], n)
+        read.append(jobs)
     except Exception:  # a scrape must not fail because one source did
         metrics.scrape_errors.labels("database").inc()
     try:
         with anyio.fail_after(timeout):
-            depth = await queues.depths(services.broker)
-        for queue, n in depth.items():
-            metrics.queue_depth.labels(queue).set(n)
+            depths = await queues.depths(services.broker)
+            ages = await queues.oldest_ages(services.broker)
+        for queue, n in depths.items():
+            depth.add_metric([queue], n)
+            age.add_metric([queue], ages.get(queue) or 0.0)
+        read += [depth, age]
     except Exception:  # as above
         metrics.scrape_errors.labels("redis").inc()
-    return generate_latest(metrics.registry)
+    return render(metrics.registry, [_Read(read)])
+
+
+class _Read(Collector):
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._families
