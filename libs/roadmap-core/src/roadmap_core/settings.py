@@ -168,6 +168,14 @@ class LLMSettings(OutageSettings):
     # The global limiter enforces llm_rpm/llm_tpm scaled to windows of this length:
     # 60 = per minute; shorter windows smooth bursts (providers quantise limits too).
     llm_rate_window_s: float = Field(default=60.0, ge=0.5, le=3600)
+    # Admissions count over LLM_RATE_WINDOW_S plus this margin: the longest a request may
+    # take from admission to its arrival at the provider with the limits still holding
+    # there (roadmap_core.llm.ratelimit). Costs margin / (window + margin) of the rate.
+    llm_rate_margin_s: float = Field(default=0.5, ge=0, le=60)
+    # Calls in flight at the provider across every process and replica (a Redis
+    # semaphore): what self-hosted OpenAI-compatible servers limit. None: only
+    # LLM_CONCURRENCY per process.
+    llm_max_in_flight: int | None = Field(default=None, ge=1, le=100_000)
     # How long one request may wait for the global limiter before failing (retryable).
     llm_rate_max_wait_s: float = Field(default=60.0, gt=0, le=3600)
     # A 429 asking to wait longer than this is not slept on inside the call: it fails as

@@ -8,7 +8,9 @@ Bounds, all from :class:`roadmap_core.settings.LLMSettings`:
   (``asyncio.Semaphore``);
 * rate: at most ``LLM_RPM`` requests and ``LLM_TPM`` tokens per minute across all
   processes (Redis sliding window, :mod:`roadmap_core.llm.ratelimit`), SDK retries
-  included;
+  included, holding where the provider counts (``LLM_RATE_MARGIN_S``);
+* in flight across all processes: at most ``LLM_MAX_IN_FLIGHT`` when set
+  (:mod:`roadmap_core.llm.inflight`);
 * retries: the SDK retries a request ``LLM_SDK_MAX_RETRIES`` times (408, 409, 429,
   5xx, timeouts; ``retry-after`` honoured up to ``LLM_MAX_RETRY_AFTER_S``); the task
   layer makes at most ``LLM_TASK_MAX_ATTEMPTS`` attempts. There is no other retry
@@ -26,6 +28,7 @@ e.g. 3 * 3 * (4 + 120) = 1116 for N = 40 with the defaults; see
 from roadmap_core.llm.budget import worst_case_requests
 from roadmap_core.llm.client import CallContext, ChatMessage, LLMClient
 from roadmap_core.llm.errors import RETRYABLE, LLMError, LLMErrorReason
+from roadmap_core.llm.inflight import RedisInFlightLimiter
 from roadmap_core.llm.ratelimit import (
     RateLimiter,
     RedisRateLimiter,
@@ -58,6 +61,7 @@ __all__ = [
     "LLMErrorReason",
     "PromptName",
     "RateLimiter",
+    "RedisInFlightLimiter",
     "RedisRateLimiter",
     "Reservation",
     "UsageSink",

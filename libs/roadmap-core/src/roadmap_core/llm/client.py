@@ -37,6 +37,7 @@ from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 
 from roadmap_core.llm.errors import LLMError, LLMErrorReason, register_secret
+from roadmap_core.llm.inflight import RedisInFlightLimiter
 from roadmap_core.llm.observe import ObservedCall, observed_call
 from roadmap_core.llm.ratelimit import RateLimiter, RedisRateLimiter
 from roadmap_core.llm.schema import response_format, schema_name
@@ -80,6 +81,7 @@ class LLMClient:
         settings: LLMSettings,
         *,
         limiter: RateLimiter | None = None,
+        in_flight: RedisInFlightLimiter | None = None,
         usage_sink: UsageSink | None = None,
         concurrency: int | None = None,
         transport: httpx2.AsyncBaseTransport | None = None,
@@ -92,6 +94,7 @@ class LLMClient:
         self.settings = settings
         self.usage_sink = usage_sink
         self.limiter = limiter
+        self.in_flight = in_flight
         self.concurrency = concurrency or settings.llm_concurrency
         self._semaphore = asyncio.Semaphore(self.concurrency)
         timeout = httpx2.Timeout(settings.llm_timeout_s, connect=min(10.0, settings.llm_timeout_s))
@@ -106,6 +109,7 @@ class LLMClient:
             limiter,
             max_retry_after_s=settings.llm_max_retry_after_s,
             default_max_output=settings.llm_max_output_tokens,
+            in_flight=in_flight,
         )
         self._http = DefaultAsyncHttpxClient(transport=limited, timeout=timeout)
         self._openai = AsyncOpenAI(
@@ -124,9 +128,26 @@ class LLMClient:
         redis: Redis | None = None,
         usage_sink: UsageSink | None = None,
     ) -> LLMClient:
-        """A client whose requests share the global limit through ``redis`` (if given)."""
-        limiter = RedisRateLimiter.from_settings(redis, settings) if redis is not None else None
-        return cls(settings, limiter=limiter, usage_sink=usage_sink)
+        """A client whose requests share the global limits through ``redis`` (if given): the
+        rate (``LLM_RPM``/``LLM_TPM``) and, when set, ``LLM_MAX_IN_FLIGHT``."""
+        if redis is None:
+            return cls(settings, usage_sink=usage_sink)
+        in_flight = None
+        if settings.llm_max_in_flight is not None:
+            in_flight = RedisInFlightLimiter(
+                redis,
+                limit=settings.llm_max_in_flight,
+                # One HTTP attempt holds a slot; a holder that died frees it after this.
+                lease_s=settings.llm_timeout_s + 10.0,
+                max_wait_s=settings.llm_rate_max_wait_s,
+                outage_window_s=settings.infra_outage_window_s,
+            )
+        return cls(
+            settings,
+            limiter=RedisRateLimiter.from_settings(redis, settings),
+            in_flight=in_flight,
+            usage_sink=usage_sink,
+        )
 
     @property
     def max_call_duration_s(self) -> float:
@@ -136,7 +157,9 @@ class LLMClient:
         attempts = 1 + s.llm_sdk_max_retries
         sleeps = s.llm_sdk_max_retries * max(SDK_MAX_BACKOFF_S, s.llm_max_retry_after_s)
         outage = s.infra_outage_window_s if self.limiter is not None else 0.0
-        return attempts * (s.llm_rate_max_wait_s + s.llm_timeout_s) + sleeps + outage + 5.0
+        # Each attempt may wait for a slot in flight, then for the rate limits.
+        waits = s.llm_rate_max_wait_s * (2 if self.in_flight is not None else 1)
+        return attempts * (waits + s.llm_timeout_s) + sleeps + outage + 5.0
 
     async def aclose(self) -> None:
         await self._openai.close()

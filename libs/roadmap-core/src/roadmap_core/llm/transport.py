@@ -14,11 +14,13 @@ from __future__ import annotations
 import email.utils
 import re
 import time
+from collections.abc import AsyncIterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 import httpx2
 
+from roadmap_core.llm.inflight import RedisInFlightLimiter
 from roadmap_core.llm.ratelimit import RateLimiter, Reservation, estimate_tokens
 from roadmap_core.metrics.llm import llm_metrics
 
@@ -83,9 +85,11 @@ class RateLimitedTransport(httpx2.AsyncBaseTransport):
         *,
         max_retry_after_s: float,
         default_max_output: int,
+        in_flight: RedisInFlightLimiter | None = None,
     ) -> None:
         self._inner = inner
         self._limiter = limiter
+        self._in_flight = in_flight
         self._max_retry_after_s = max_retry_after_s
         self._default_max_output = default_max_output
 
@@ -97,13 +101,25 @@ class RateLimitedTransport(httpx2.AsyncBaseTransport):
         prompt, out = estimate_request_tokens(body, self._default_max_output)
         metrics = llm_metrics()
         waited = time.perf_counter()
-        reservation = await self._limiter.acquire(prompt + out) if self._limiter else None
-        metrics.rate_wait.observe(time.perf_counter() - waited)
-        metrics.in_flight.inc()
+        # The in-flight slot first, the rate admission last: nothing may wait between
+        # admission and sending, or the request would reach the provider later than the
+        # rate limiter's margin allows.
+        slot = await self._in_flight.acquire() if self._in_flight else None
         try:
-            response = await self._inner.handle_async_request(request)
-        finally:
-            metrics.in_flight.dec()
+            reservation = await self._limiter.acquire(prompt + out) if self._limiter else None
+            metrics.rate_wait.observe(time.perf_counter() - waited)
+            metrics.in_flight.inc()
+            try:
+                response = await self._inner.handle_async_request(request)
+            except BaseException:
+                metrics.in_flight.dec()
+                raise
+        except BaseException:
+            if slot is not None and self._in_flight is not None:
+                await self._in_flight.release(slot)
+            raise
+        # In flight until its body is read (or the stream closed): then the slot is free.
+        response.stream = _Releasing(response.stream, self._in_flight, slot)
         retry_after = parse_retry_after(response.headers)
         if response.status_code >= 400 and reservation is not None and self._limiter is not None:
             # No completion was generated: the prompt is all the provider may count.
@@ -121,3 +137,34 @@ class RateLimitedTransport(httpx2.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+class _Releasing(httpx2.AsyncByteStream):
+    """A response body that, once read or closed, ends the request's time in flight."""
+
+    def __init__(
+        self,
+        inner: httpx2.SyncByteStream | httpx2.AsyncByteStream,
+        in_flight: RedisInFlightLimiter | None,
+        slot: str | None,
+    ) -> None:
+        if not isinstance(inner, httpx2.AsyncByteStream):
+            raise TypeError("the LLM transport must return an async body")
+        self._inner = inner
+        self._in_flight = in_flight
+        self._slot = slot
+        self._done = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._inner:
+            yield chunk
+
+    async def aclose(self) -> None:
+        try:
+            await self._inner.aclose()
+        finally:
+            if not self._done:
+                self._done = True
+                llm_metrics().in_flight.dec()
+                if self._slot is not None and self._in_flight is not None:
+                    await self._in_flight.release(self._slot)
