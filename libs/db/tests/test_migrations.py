@@ -10,8 +10,9 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from roadmap_db.migrate import head_revision
+from roadmap_db.migrate import MIGRATION_LOCK_KEY, head_revision
 from roadmap_db.models import Base
+from roadmap_db.settings import MigrateSettings
 
 pytestmark = pytest.mark.asyncio
 
@@ -62,24 +63,75 @@ async def test_upgrade_on_empty_database_creates_every_table(empty_db: str) -> N
     assert set(Base.metadata.tables) | {"alembic_version"} <= await _tables(empty_db)
 
 
-async def test_two_concurrent_migrations_serialise_on_the_advisory_lock(empty_db: str) -> None:
-    procs = [_run_migrate(empty_db) for _ in range(2)]
-    results = await asyncio.gather(*(asyncio.to_thread(p.communicate, timeout=120) for p in procs))
+ADMIN_ENV = {"ADMIN_EMAIL": "Admin@Example.com", "ADMIN_PASSWORD": "a-long-admin-password"}
+
+
+async def test_concurrent_migrations_with_an_admin_all_succeed(empty_db: str) -> None:
+    """Several deploys (or API replicas) migrating a fresh database at once: the admin is
+    bootstrapped inside the migration lock, so none of them fails on the unique email."""
+    procs = [_run_migrate(empty_db, **ADMIN_ENV) for _ in range(5)]
+    results = await asyncio.gather(*(asyncio.to_thread(p.communicate, timeout=180) for p in procs))
     for proc, (_, err) in zip(procs, results, strict=True):
         assert proc.returncode == 0, err
+    outcomes = sorted(out.strip().splitlines()[-1] for out, _ in results)
+    assert outcomes == ["admin user: created"] + ["admin user: unchanged"] * 4
     conn = await asyncpg.connect(empty_db)
     try:
         versions = await conn.fetch("SELECT version_num FROM alembic_version")
+        admins = await conn.fetch("SELECT email FROM users WHERE is_admin")
     finally:
         await conn.close()
     assert [r["version_num"] for r in versions] == [head_revision()]
+    assert [r["email"] for r in admins] == ["Admin@Example.com"]
+
+
+async def _hold_migration_lock(url: str) -> asyncpg.Connection:
+    conn = await asyncpg.connect(url)
+    await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
+    return conn
+
+
+async def test_waiting_for_the_lock_outlasts_the_statement_timeout(empty_db: str) -> None:
+    holder = await _hold_migration_lock(empty_db)
+    try:
+        proc = _run_migrate(empty_db, DB_STATEMENT_TIMEOUT_MS="200", MIGRATE_LOCK_TIMEOUT_S="60")
+        # Ten statement timeouts later the migration is still waiting, not failed.
+        await asyncio.sleep(2.0)
+        assert proc.poll() is None
+    finally:
+        await holder.close()  # the holder's session ends: its lock goes with it
+    out, err = await asyncio.to_thread(proc.communicate, timeout=120)
+    assert proc.returncode == 0, err
+    assert "another migration holds the migration lock" in err
+    assert "MIGRATE_LOCK_TIMEOUT_S" in err
+    assert f"database at revision {head_revision()}" in out
+
+
+async def test_lock_wait_has_its_own_limit_and_says_so(empty_db: str) -> None:
+    holder = await _hold_migration_lock(empty_db)
+    try:
+        proc = _run_migrate(empty_db, MIGRATE_LOCK_TIMEOUT_S="1")
+        _, err = await asyncio.to_thread(proc.communicate, timeout=120)
+        holder_pid = holder.get_server_pid()
+    finally:
+        await holder.close()
+    assert proc.returncode == 1
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("roadmap-db: another migration still holds the migration lock")
+    assert f"pid {holder_pid}" in last
+    assert "MIGRATE_LOCK_TIMEOUT_S=1" in last
+    assert "Traceback" not in err
+    assert await _tables(empty_db) == set(), "nothing ran without the lock"
+
+
+async def test_lock_timeout_default_is_at_least_ten_minutes() -> None:
+    assert MigrateSettings().migrate_lock_timeout_s >= 600
 
 
 async def test_migrate_is_idempotent_and_bootstraps_admin_once(empty_db: str) -> None:
-    env = {"ADMIN_EMAIL": "Admin@Example.com", "ADMIN_PASSWORD": "a-long-admin-password"}
     outcomes = []
     for _ in range(2):
-        proc = _run_migrate(empty_db, **env)
+        proc = _run_migrate(empty_db, **ADMIN_ENV)
         out, err = await asyncio.to_thread(proc.communicate, timeout=120)
         assert proc.returncode == 0, err
         assert "a-long-admin-password" not in out + err

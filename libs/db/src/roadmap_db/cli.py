@@ -29,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as exc:
         print(f"roadmap-db: invalid settings: {exc.errors()[0]['msg']}", file=sys.stderr)
         return 2
+    except migrate.MigrationLockTimeoutError as exc:
+        print(f"roadmap-db: {exc}", file=sys.stderr)
+        return 1
     except (OSError, ValueError) as exc:
         print(f"roadmap-db: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

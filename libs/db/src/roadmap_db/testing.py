@@ -15,7 +15,7 @@ def settings_for(database_url: str, **overrides: object) -> DatabaseSettings:
 
 
 async def migrate_to_head(database_url: str) -> None:
-    await migrate(settings_for(database_url))
+    await migrate(settings_for(database_url))  # no admin: tests create their own users
 
 
 async def truncate_all(database_url: str) -> None:
