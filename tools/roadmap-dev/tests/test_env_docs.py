@@ -7,13 +7,13 @@ import re
 import typer
 
 from roadmap_api.settings import ApiSettings
-from roadmap_core.settings import AdminSettings
+from roadmap_db.settings import MigrateSettings
 from roadmap_dev.cli import app
 from roadmap_dev.paths import find_repo_root
 from roadmap_worker_content.settings import ContentWorkerSettings
 from roadmap_worker_logs.settings import LogsWorkerSettings
 
-SETTINGS = (ApiSettings, ContentWorkerSettings, LogsWorkerSettings, AdminSettings)
+SETTINGS = (ApiSettings, ContentWorkerSettings, LogsWorkerSettings, MigrateSettings)
 # Read outside the settings classes: the test fixtures' servers and Celery's signal remap.
 OTHER = {"TEST_DATABASE_URL", "TEST_REDIS_URL", "REMAP_SIGTERM"}
 HEADING = "## Environment variables"

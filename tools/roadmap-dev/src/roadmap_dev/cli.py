@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from roadmap_dev import credentials, state
+from roadmap_dev.affected import affected as affected_services
 from roadmap_dev.client import ApiError, RoadmapClient
 from roadmap_dev.devstack import DevStack, StackInfo, StackOptions, reset_data
 from roadmap_dev.errors import RoadmapError
@@ -358,6 +359,29 @@ def generate(
         except httpx.TransportError as exc:
             raise RoadmapError(f"cannot reach {api}: {exc}; is the API running?") from exc
     _finish(result)
+
+
+@app.command()
+def affected(
+    paths: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Changed files, folders or glob patterns (`libs/db/**`), relative to the repo root.",
+            show_default=False,
+        ),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            metavar="REF",
+            help="Use what changed since REF (merge base with HEAD, plus uncommitted files).",
+        ),
+    ] = None,
+) -> None:
+    """Print the deployable services a change redeploys, one per line (from the uv workspace)."""
+    for name in affected_services(Layout.resolve(None).root, paths or [], since):
+        print(name)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
