@@ -7,18 +7,25 @@ deployable, each built from its own Dockerfile with the repository root as
 build context and redeployed only when its watch patterns match a change.
 
 Besides plain tuning values, variables are references or ``preserve()``: the
-database URLs come from the plugins, and the secrets live once, on
-``roadmap-api`` (set with ``railway variable set``; see README.md), from where the
-other services reference them. Nothing secret is written here.
+database URLs come from the plugins, and each secret lives on the one service
+that reads it (set with ``railway variable set``; see README.md). A service gets
+only what its settings class, its start command or its pre-deploy command reads
+(a test derives that set from the code). Nothing secret is written here.
 
 Only the standard library and ``railway_sdk`` are imported: the CLI evaluates
-this file with whatever ``python3`` is first on ``PATH``.
+this file with whatever ``python3`` is first on ``PATH``. The watch patterns come
+from the uv workspace graph (``roadmap_dev/workspace.py``, loaded by path: it is
+standard library only), the same graph ``uv run roadmap affected`` answers from.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from types import ModuleType
 from typing import Any
 
 from railway_sdk import Project, Service, github, postgres, preserve, project, redis, service
@@ -69,7 +76,8 @@ LOGS_START = (
     ' -- worker.soft_shutdown_timeout=${LOGS_SOFT_SHUTDOWN_TIMEOUT_S:-10}"'
 )
 
-SHARED_WATCH = ("libs/**", "pyproject.toml")
+REPO = Path(__file__).resolve().parents[2]
+_WORKSPACE_GRAPH = REPO / "tools" / "roadmap-dev" / "src" / "roadmap_dev" / "workspace.py"
 
 
 @dataclass(frozen=True)
@@ -108,8 +116,33 @@ SIZES: Mapping[str, Size] = {
 }
 
 
-def watch_patterns(folder: str) -> list[str]:
-    return [f"{folder}/**", *SHARED_WATCH]
+def _workspace_graph() -> ModuleType:
+    name = "roadmap_railway_workspace_graph"
+    loaded = sys.modules.get(name)
+    if loaded is not None:
+        return loaded
+    spec = importlib.util.spec_from_file_location(name, _WORKSPACE_GRAPH)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load the workspace graph from {_WORKSPACE_GRAPH}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # before running: its dataclasses resolve annotations there
+    spec.loader.exec_module(module)
+    return module
+
+
+def watch_patterns(service: str, dockerfile: str) -> list[str]:
+    """What redeploys ``service``: its folder, the members it needs at run time, the
+    workspace pyproject.toml (``roadmap affected`` answers from the same graph), and its
+    Dockerfile when that lives elsewhere. Dev-only members, tools and docs are not in it."""
+    workspace = _workspace_graph().load(REPO)
+    patterns: list[str] = workspace.deploy_inputs(service)
+    if not PurePosixPath(dockerfile).is_relative_to(workspace.members[service].folder):
+        patterns.append(dockerfile)
+    return patterns
+
+
+def _service_build(service: str, dockerfile: str) -> dict[str, Any]:
+    return _dockerfile_build(dockerfile, watch_patterns(service, dockerfile))
 
 
 def _dockerfile_build(dockerfile: str, watch: Sequence[str]) -> dict[str, Any]:
@@ -152,7 +185,7 @@ def build_project(ctx: Any = None, options: Options | None = None) -> Project:
         API,
         source=_source(options),
         root=ROOT_DIRECTORY,
-        build=_dockerfile_build("services/api/Dockerfile", watch_patterns("services/api")),
+        build=_service_build(API, "services/api/Dockerfile"),
         start=API_START,
         # Migrations run once per deploy, before the new API starts; workers never migrate.
         preDeploy=[MIGRATE_COMMAND],
@@ -168,9 +201,8 @@ def build_project(ctx: Any = None, options: Options | None = None) -> Project:
             "UVICORN_GRACEFUL_SHUTDOWN_S": str(API_GRACEFUL_SHUTDOWN_S),
             "DB_POOL_SIZE": "5",
             "DB_MAX_OVERFLOW": "5",
-            # The one home of the shared secrets; set once with `railway variable set`.
+            # Secrets are set once with `railway variable set`; only the API signs tokens.
             "JWT_SECRET_KEY": preserve(),
-            "OPENAI_API_KEY": preserve(),
             # Read by the pre-deploy `roadmap-db migrate` to create the first admin.
             "ADMIN_EMAIL": preserve(),
             "ADMIN_PASSWORD": preserve(),
@@ -178,8 +210,6 @@ def build_project(ctx: Any = None, options: Options | None = None) -> Project:
             # a bearer token (unset: no metrics); a Prometheus in the project reads it as
             # ${{roadmap-api.METRICS_TOKEN}}.
             "METRICS_TOKEN": preserve(),
-            # "user:password" for roadmap-flower, which references it from here.
-            **({"FLOWER_BASIC_AUTH": preserve()} if options.with_flower else {}),
         },
     )
 
@@ -187,15 +217,14 @@ def build_project(ctx: Any = None, options: Options | None = None) -> Project:
         WORKER_CONTENT,
         source=_source(options),
         root=ROOT_DIRECTORY,
-        build=_dockerfile_build(
-            "services/worker-content/Dockerfile", watch_patterns("services/worker-content")
-        ),
+        build=_service_build(WORKER_CONTENT, "services/worker-content/Dockerfile"),
         start=CONTENT_START,
         replicas=SIZES[WORKER_CONTENT].replicas,
         deploy=_deploy(WORKER_CONTENT, draining_s=CONTENT_SOFT_SHUTDOWN_S + SHUTDOWN_MARGIN_S),
         env={
             **backing,
-            "OPENAI_API_KEY": api.env.OPENAI_API_KEY,
+            # The only service that calls the LLM holds its key (set once, like every secret).
+            "OPENAI_API_KEY": preserve(),
             # Only for an OpenAI-compatible endpoint other than OpenAI's; set it here.
             "OPENAI_BASE_URL": preserve(),
             "WORKER_CONCURRENCY": "2",
@@ -212,9 +241,7 @@ def build_project(ctx: Any = None, options: Options | None = None) -> Project:
         WORKER_LOGS,
         source=_source(options),
         root=ROOT_DIRECTORY,
-        build=_dockerfile_build(
-            "services/worker-logs/Dockerfile", watch_patterns("services/worker-logs")
-        ),
+        build=_service_build(WORKER_LOGS, "services/worker-logs/Dockerfile"),
         start=LOGS_START,
         replicas=SIZES[WORKER_LOGS].replicas,
         deploy=_deploy(WORKER_LOGS, draining_s=LOGS_SOFT_SHUTDOWN_S + SHUTDOWN_MARGIN_S),
@@ -232,11 +259,11 @@ def build_project(ctx: Any = None, options: Options | None = None) -> Project:
 
     resources: list[Service] = [db, cache, api, logs, content]
     if options.with_flower:
-        resources.append(_flower(options, cache.env.REDIS_URL, api))
+        resources.append(_flower(options, cache.env.REDIS_URL))
     return project(PROJECT_NAME, resources=resources)
 
 
-def _flower(options: Options, redis_url: dict[str, str], api: Service) -> Service:
+def _flower(options: Options, redis_url: dict[str, str]) -> Service:
     """Celery Flower from the all-roles image, behind HTTP basic auth."""
     return service(
         FLOWER,
@@ -253,7 +280,7 @@ def _flower(options: Options, redis_url: dict[str, str], api: Service) -> Servic
             "SERVICE_TYPE": "flower",
             "PORT": "5555",
             "REDIS_URL": redis_url,
-            # Declared (preserved) on roadmap-api next to the other secrets.
-            "FLOWER_BASIC_AUTH": api.env.FLOWER_BASIC_AUTH,
+            # "user:password"; read by the entrypoint only, so it lives here alone.
+            "FLOWER_BASIC_AUTH": preserve(),
         },
     )

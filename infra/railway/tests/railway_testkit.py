@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shlex
 import subprocess
 import sys
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from roadmap_dev.workspace import load as load_workspace
 
 REPO = Path(__file__).resolve().parents[3]
 ENTRY = REPO / ".railway" / "railway.py"
@@ -43,31 +43,32 @@ class AppService:
         return self.entry.split(":")[0]
 
 
-APP_SERVICES = (
-    AppService(
-        "roadmap-api",
-        "services/api",
-        "roadmap_api",
-        "roadmap_api.main:app",
-        "roadmap_api.settings:ApiSettings",
-    ),
-    AppService(
-        "roadmap-worker-content",
-        "services/worker-content",
-        "roadmap_worker_content",
-        "roadmap_worker_content.app:celery_app",
-        "roadmap_worker_content.settings:ContentWorkerSettings",
-    ),
-    AppService(
-        "roadmap-worker-logs",
-        "services/worker-logs",
-        "roadmap_worker_logs",
-        "roadmap_worker_logs.app:celery_app",
-        "roadmap_worker_logs.settings:LogsWorkerSettings",
-    ),
+# The workspace graph (`roadmap affected` answers from it): a member is a deployable
+# service when its pyproject.toml has [tool.roadmap.service], which names its entry
+# point and settings class. Everything below follows from it.
+WORKSPACE = load_workspace(REPO)
+APP_SERVICES = tuple(
+    AppService(m.name, m.folder, m.package, m.service.entry, m.service.settings)
+    for m in WORKSPACE.services()
+    if m.service is not None
 )
 ALL_IN_ONE_DOCKERFILE = REPO / "infra" / "railway" / "Dockerfile"
-DEV_ONLY_PACKAGES = ("roadmap_devservers", "roadmap_dev")
+# Members no service needs at run time (dev servers, the CLI, ...): never in an image.
+DEV_ONLY_PACKAGES = tuple(
+    sorted(
+        WORKSPACE.members[name].package
+        for name in set(WORKSPACE.members)
+        - set().union(*(WORKSPACE.runtime_closure(s.name) for s in APP_SERVICES))
+    )
+)
+# Settings classes of the commands a service runs besides its start command (Railway's
+# pre-deploy command), which read the same service variables.
+COMMAND_SETTINGS = {"roadmap-db migrate": "roadmap_db.settings:MigrateSettings"}
+
+
+def short_name(service: str) -> str:
+    """How the docs name a service: roadmap-worker-content -> content."""
+    return service.removeprefix("roadmap-").removeprefix("worker-")
 
 
 # --- workspace -----------------------------------------------------------------------
@@ -75,34 +76,12 @@ DEV_ONLY_PACKAGES = ("roadmap_devservers", "roadmap_dev")
 
 def workspace_members() -> dict[str, Path]:
     """Distribution name -> member folder, from the root pyproject.toml."""
-    root = tomllib.loads((REPO / "pyproject.toml").read_text())
-    members = {}
-    for rel in root["tool"]["uv"]["workspace"]["members"]:
-        meta = tomllib.loads((REPO / rel / "pyproject.toml").read_text())
-        members[meta["project"]["name"]] = REPO / rel
-    return members
-
-
-def _requirement_name(requirement: str) -> str:
-    match = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", requirement)
-    assert match, requirement
-    return match.group(0).lower().replace("_", "-")
+    return {name: REPO / m.folder for name, m in WORKSPACE.members.items()}
 
 
 def runtime_workspace_deps(member: str) -> set[str]:
     """Workspace members ``member`` needs at run time, transitively (itself excluded)."""
-    members = workspace_members()
-    seen: set[str] = set()
-    todo = [member]
-    while todo:
-        meta = tomllib.loads((members[todo.pop()] / "pyproject.toml").read_text())
-        for requirement in meta["project"].get("dependencies", []):
-            name = _requirement_name(requirement)
-            if name in members and name not in seen:
-                seen.add(name)
-                todo.append(name)
-    seen.discard(member)
-    return seen
+    return set(WORKSPACE.runtime_closure(member)) - {member}
 
 
 # --- the Railway graph -------------------------------------------------------------
@@ -309,24 +288,35 @@ sys.exit(int(os.environ.get("STUB_EXIT_" + record["cmd"].replace("-", "_").upper
 # --- settings -----------------------------------------------------------------------
 
 
-def settings_variables() -> dict[str, dict[str, object]]:
-    """Every environment variable the services' settings read -> {service: default}."""
+def settings_class(dotted: str) -> Any:
+    """The class a "module:Class" string names."""
     import importlib
 
+    module, _, name = dotted.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def readers() -> dict[str, str]:
+    """Who reads variables -> their settings class: each service, then each command."""
+    found = {s.name: s.settings for s in APP_SERVICES}
+    found.update({command.split()[-1]: dotted for command, dotted in COMMAND_SETTINGS.items()})
+    return found
+
+
+def settings_variables() -> dict[str, dict[str, object]]:
+    """Every environment variable the services (and their commands) read -> {reader: default}."""
     from pydantic_core import PydanticUndefined
 
     found: dict[str, dict[str, object]] = {}
-    for service in APP_SERVICES:
-        module, _, name = service.settings.partition(":")
-        settings_class = getattr(importlib.import_module(module), name)
-        for field_name, info in settings_class.model_fields.items():
+    for reader, dotted in readers().items():
+        for field_name, info in settings_class(dotted).model_fields.items():
             if info.default is not PydanticUndefined:
                 default: object = info.default
             elif info.default_factory is not None:
                 default = info.default_factory()
             else:
                 default = None
-            found.setdefault(field_name.upper(), {})[service.name] = default
+            found.setdefault(field_name.upper(), {})[reader] = default
     return found
 
 
@@ -352,8 +342,10 @@ VARIABLE_NOTES = {
     "SOFT_SHUTDOWN_TIMEOUT_S": "draining time must exceed it",
     "READYZ_REQUIRE_WORKERS": "`/readyz` also wants recent worker heartbeats",
     "RECONCILER_ENABLED": "one reconciler is active across replicas anyway (advisory lock)",
+    "ADMIN_EMAIL": "the admin the pre-deploy migration creates or promotes",
+    "ADMIN_PASSWORD": "secret, 12+ characters; never changed once the admin exists",
+    "MIGRATE_LOCK_TIMEOUT_S": "wait for a concurrent migration (another deploy) before giving up",
 }
-_SHORT = {"roadmap-api": "api", "roadmap-worker-content": "content", "roadmap-worker-logs": "logs"}
 
 
 def _format_default(value: object) -> str:
@@ -377,15 +369,20 @@ def _format_default(value: object) -> str:
 
 def variables_table() -> str:
     """The README's table of every variable the services read."""
+    order = list(readers())
     rows = ["| variable | read by | default | note |", "|---|---|---|---|"]
-    for name, per_service in sorted(settings_variables().items()):
-        readers = " ".join(_SHORT[s] for s in _SHORT if s in per_service)
-        defaults = {_format_default(v) for v in per_service.values()}
+    for name, per_reader in sorted(settings_variables().items()):
+        names = " ".join(short_name(r) for r in order if r in per_reader)
+        defaults = {_format_default(v) for v in per_reader.values()}
         if len(defaults) == 1:
             default = defaults.pop()
         else:
-            default = ", ".join(f"{_SHORT[s]} {_format_default(v)}" for s, v in per_service.items())
-        rows.append(f"| `{name}` | {readers} | {default} | {VARIABLE_NOTES.get(name, '')} |")
+            default = ", ".join(
+                f"{short_name(r)} {_format_default(per_reader[r])}"
+                for r in order
+                if r in per_reader
+            )
+        rows.append(f"| `{name}` | {names} | {default} | {VARIABLE_NOTES.get(name, '')} |")
     return "\n".join(rows)
 
 

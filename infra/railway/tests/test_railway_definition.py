@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
 import math
+import os
 import re
 import shlex
 from collections import Counter
@@ -14,11 +14,15 @@ import pytest
 
 from infra.railway.tests.railway_testkit import (
     APP_SERVICES,
+    COMMAND_SETTINGS,
+    DEV_ONLY_PACKAGES,
     PRESERVE,
     REPO,
+    WORKSPACE,
     AppService,
     Dockerfile,
     Graph,
+    settings_class,
     settings_variables,
 )
 from roadmap_core.contracts import CONTENT_QUEUE, LOGS_QUEUE
@@ -67,13 +71,8 @@ def test_the_cli_evaluates_the_entry_and_gets_the_whole_project(
 ) -> None:
     assert cli_payload["partial"] is None, "one file owns the whole environment"
     assert graph.project["name"] == "roadmap-agent"
-    assert set(graph.resources) == {
-        "Postgres",
-        "Redis",
-        "roadmap-api",
-        "roadmap-worker-logs",
-        "roadmap-worker-content",
-    }
+    # Every deployable member of the workspace, under its distribution name, and nothing else.
+    assert set(graph.resources) == {"Postgres", "Redis", *(s.name for s in APP_SERVICES)}
     assert graph.resources["Postgres"]["engine"] == "postgres"
     assert graph.resources["Redis"]["engine"] == "redis"
 
@@ -86,9 +85,11 @@ def test_flower_is_optional_and_protected(graph: Graph, graph_with_flower: Graph
     variables = graph_with_flower.variables("roadmap-flower")
     assert variables["SERVICE_TYPE"] == "flower"
     assert variables["REDIS_URL"] == BACKING["REDIS_URL"]
-    assert variables["FLOWER_BASIC_AUTH"] == "${{roadmap-api.FLOWER_BASIC_AUTH}}"
-    assert graph_with_flower.variables("roadmap-api")["FLOWER_BASIC_AUTH"] == PRESERVE
-    assert "FLOWER_BASIC_AUTH" not in graph.variables("roadmap-api")
+    # Its password lives on Flower alone: no other service reads it.
+    assert variables["FLOWER_BASIC_AUTH"] == PRESERVE
+    for service in graph_with_flower.services():
+        if service != "roadmap-flower":
+            assert "FLOWER_BASIC_AUTH" not in graph_with_flower.variables(service), service
 
 
 def test_every_service_builds_its_own_dockerfile_from_the_repo_root(
@@ -102,11 +103,21 @@ def test_every_service_builds_its_own_dockerfile_from_the_repo_root(
     assert (REPO / dockerfile).is_file()
 
 
-def test_watch_patterns_are_the_service_the_libraries_and_the_workspace(
+def test_watch_patterns_are_what_roadmap_affected_answers(
     graph: Graph, app_service: AppService
 ) -> None:
+    """The service, the members it needs at run time and the workspace pyproject.toml:
+    the same graph `roadmap affected` reads, so a change redeploys exactly what it lists."""
     patterns = graph.resources[app_service.name]["build"]["watchPatterns"]
-    assert patterns == [f"{app_service.folder}/**", "libs/**", "pyproject.toml"]
+    assert patterns == WORKSPACE.deploy_inputs(app_service.name)
+    assert f"{app_service.folder}/**" in patterns
+    assert "pyproject.toml" in patterns
+    for package in DEV_ONLY_PACKAGES:  # dev servers, the CLI: never redeploy production
+        member = next(m for m in WORKSPACE.members.values() if m.package == package)
+        assert not any(p.startswith(member.folder + "/") for p in patterns), member.folder
+    for other in APP_SERVICES:
+        if other is not app_service:
+            assert f"{other.folder}/**" not in patterns
 
 
 def test_start_command_is_the_images_cmd(
@@ -208,18 +219,14 @@ def test_backing_services_are_references(graph: Graph, app_service: AppService) 
     assert variables["APP_ENV"] == "production"
 
 
-def test_shared_secrets_live_on_the_api_and_are_referenced_from_there(graph: Graph) -> None:
+def test_each_secret_lives_on_the_service_that_reads_it(graph: Graph) -> None:
     api = graph.variables("roadmap-api")
-    for key in (
-        "JWT_SECRET_KEY",
-        "OPENAI_API_KEY",
-        "ADMIN_EMAIL",
-        "ADMIN_PASSWORD",
-        "METRICS_TOKEN",
-    ):
+    for key in ("JWT_SECRET_KEY", "ADMIN_EMAIL", "ADMIN_PASSWORD", "METRICS_TOKEN"):
         assert api[key] == PRESERVE
+    assert "OPENAI_API_KEY" not in api, "the API never calls the LLM"
     content = graph.variables("roadmap-worker-content")
-    assert content["OPENAI_API_KEY"] == "${{roadmap-api.OPENAI_API_KEY}}"
+    assert content["OPENAI_API_KEY"] == PRESERVE
+    assert "JWT_SECRET_KEY" not in content
     logs = graph.variables("roadmap-worker-logs")
     assert not {"OPENAI_API_KEY", "JWT_SECRET_KEY"} & set(logs), (
         "the logs worker needs no secret but the scrape token"
@@ -269,33 +276,73 @@ def _strings(value: Any) -> list[str]:
     return []
 
 
-# Variables consumed by the start command or `roadmap-db migrate`, not by the settings class.
-NON_SETTINGS = {
-    "roadmap-api": {
-        "PORT",
-        "WEB_CONCURRENCY",
-        "UVICORN_GRACEFUL_SHUTDOWN_S",
-        "ADMIN_EMAIL",
-        "ADMIN_PASSWORD",
-        "OPENAI_API_KEY",
-        "FLOWER_BASIC_AUTH",
-    },
-    "roadmap-worker-content": set(),
-    "roadmap-worker-logs": {"LOGS_SOFT_SHUTDOWN_TIMEOUT_S", "LOGS_WORKER_MAX_TASKS_PER_CHILD"},
-}
+def _fields(dotted: str) -> set[str]:
+    return {name.upper() for name in settings_class(dotted).model_fields}
 
 
-def _settings_class(app_service: AppService) -> Any:
-    module, _, name = app_service.settings.partition(":")
-    return getattr(importlib.import_module(module), name)
+def _secret_fields(dotted: str) -> set[str]:
+    from pydantic import SecretStr
+
+    return {
+        name.upper()
+        for name, info in settings_class(dotted).model_fields.items()
+        if SecretStr in getattr(info.annotation, "__args__", (info.annotation,))
+    }
 
 
-def test_every_variable_is_read_by_the_service(graph: Graph, app_service: AppService) -> None:
-    """A typo in a variable name would silently leave the default in place."""
-    fields = {name.upper() for name in _settings_class(app_service).model_fields}
+def _commands(graph: Graph, service: str) -> list[str]:
+    deploy = graph.resources[service].get("deploy", {})
+    return [deploy.get("startCommand", ""), *deploy.get("preDeployCommand", [])]
+
+
+def readable_variables(graph: Graph, app_service: AppService) -> set[str]:
+    """What a service reads, derived from the code: its settings class, the variables its
+    start command expands, and the settings of the commands it runs before deploying."""
+    readable = _fields(app_service.settings)
+    for command in _commands(graph, app_service.name):
+        readable |= set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*)", command))
+        if command in COMMAND_SETTINGS:
+            readable |= _fields(COMMAND_SETTINGS[command])
+    return readable
+
+
+def test_each_service_gets_only_variables_it_reads(graph: Graph, app_service: AppService) -> None:
+    """Least privilege, and no typos: a variable nothing reads is a leak or a silent default."""
     declared = set(graph.variables(app_service.name))
-    unknown = declared - fields - NON_SETTINGS[app_service.name]
-    assert not unknown, f"{app_service.name} does not read {sorted(unknown)}"
+    unread = declared - readable_variables(graph, app_service)
+    assert not unread, f"{app_service.name} is given {sorted(unread)}, which it never reads"
+
+
+def test_each_service_gets_every_secret_it_reads(graph: Graph, app_service: AppService) -> None:
+    secrets = _secret_fields(app_service.settings)
+    for command in _commands(graph, app_service.name):
+        if command in COMMAND_SETTINGS:
+            secrets |= _secret_fields(COMMAND_SETTINGS[command])
+    variables = graph.variables(app_service.name)
+    missing = sorted(s for s in secrets if variables.get(s) != PRESERVE)
+    assert not missing, f"declare {missing} as preserve() on {app_service.name}"
+
+
+def test_each_service_starts_in_production_with_what_it_is_given(
+    graph: Graph, app_service: AppService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its settings (and its pre-deploy command's) validate with the declared variables
+    alone, secrets and references filled in: nothing it needs is left out."""
+    readable = settings_variables()
+    for key in [k for k in os.environ if k.upper() in readable]:
+        monkeypatch.delenv(key)
+    for key, value in graph.variables(app_service.name).items():
+        if value == PRESERVE or value.startswith("${{"):
+            value = {
+                "DATABASE_URL": "postgresql://u:p@db.internal:5432/railway",
+                "REDIS_URL": "redis://default:p@cache.internal:6379",
+            }.get(key, "s3cr3t-" + "x" * 40)
+        monkeypatch.setenv(key, value)
+    settings = settings_class(app_service.settings)()
+    assert settings.is_production
+    for command in _commands(graph, app_service.name):
+        if command in COMMAND_SETTINGS:
+            settings_class(COMMAND_SETTINGS[command])()
 
 
 @pytest.mark.parametrize(
@@ -313,7 +360,7 @@ def test_start_command_defaults_match_the_settings(
     """The worker's Celery flags and its settings (used for budgets) agree on defaults."""
     app_service = next(s for s in APP_SERVICES if s.name == service)
     start = graph.resources[service]["deploy"]["startCommand"]
-    default = _settings_class(app_service).model_fields[field].default
+    default = settings_class(app_service.settings).model_fields[field].default
     assert float(_start_default(start, variable)) == float(default)
 
 
