@@ -15,7 +15,8 @@ for paths in \
     "tests" \
     "bench" \
     "infra/railway .railway" \
-    "infra/observability"; do
+    "infra/observability" \
+    ".ci"; do
     echo "mypy $paths"
     # shellcheck disable=SC2086
     uv run mypy $paths || status=1
