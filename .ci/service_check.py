@@ -1,20 +1,24 @@
 """One deployable service on its runtime dependencies alone: import it all, start it, see it ready.
 
-Run it with the Python of an environment made by ``uv sync --package <service> --no-dev``
-(``.ci/services.py`` does, and each service's GitHub workflow)::
+``check`` runs with the Python of an environment made by ``uv sync --package <service>
+--no-dev`` (``.ci/services.py`` makes one per service; so does each service's workflow)::
 
-    <env>/bin/python .ci/service_check.py roadmap-api --database-url URL --redis-url URL
+    <env>/bin/python .ci/service_check.py check roadmap-api --database-url URL --redis-url URL
 
-1. no dev dependency is installed (pytest, dev-only workspace members);
+1. no dev dependency is installed (pytest, workspace members the service does not need);
 2. every module of the service and of each workspace library it needs imports;
 3. the database is migrated with the environment's own ``roadmap-db`` (when it has one);
-4. the service starts as it does in production, on loopback: an ASGI entry under uvicorn
-   must answer ``GET /readyz`` with 200; a Celery entry's worker must answer a ping sent
+4. the service starts as in production, on loopback: an ASGI entry under uvicorn must
+   answer ``GET /readyz`` with 200; a Celery entry's worker must answer a ping sent
    through its broker.
 
-Standard library only (it runs inside the service's environment, and is not part of it);
+``entry SERVICE`` prints what a service's start command serves (from the workspace graph);
+``probe ENTRY [--port N]`` asks an already running service once whether it is ready (the
+image smoke test pipes this file into a running container: ``python - probe …``).
+
+Standard library only (it runs inside a service's environment without being part of it);
 the workspace graph is read from ``tools/roadmap-dev/src/roadmap_dev/workspace.py``.
-Everything it starts is stopped before it exits, on success, failure or Ctrl-C.
+Everything it starts is stopped before it exits, on success, failure, Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -39,8 +43,6 @@ from pathlib import Path
 from types import FrameType, ModuleType
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-GRAPH = REPO / "tools" / "roadmap-dev" / "src" / "roadmap_dev" / "workspace.py"
 DEV_ONLY_DISTRIBUTIONS = ("pytest",)
 
 
@@ -55,10 +57,16 @@ def say(message: str) -> None:
     print(f"service-check [{time.monotonic() - _STARTED:5.1f}s]: {message}", flush=True)
 
 
+def repo() -> Path:
+    # Not a module constant: `probe` runs from stdin inside an image, where __file__ is unset.
+    return Path(__file__).resolve().parent.parent
+
+
 def load_graph() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("roadmap_service_check_graph", GRAPH)
+    graph = repo() / "tools" / "roadmap-dev" / "src" / "roadmap_dev" / "workspace.py"
+    spec = importlib.util.spec_from_file_location("roadmap_service_check_graph", graph)
     if spec is None or spec.loader is None:
-        raise CheckFailed(f"cannot load the workspace graph from {GRAPH}")
+        raise CheckFailed(f"cannot load the workspace graph from {graph}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
@@ -167,24 +175,39 @@ def migrate(bin_dir: Path, env: dict[str, str]) -> None:
     say(result.stdout.strip().splitlines()[0])
 
 
+def load_entry(entry: str) -> Any:
+    module_name, _, attribute = entry.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+def is_celery(app: Any) -> bool:
+    return hasattr(app, "control") and hasattr(app, "conf")
+
+
+def celery_pong(app: Any, hostname: str | None = None) -> bool:
+    destination = [hostname] if hostname else None
+    replies = app.control.ping(destination=destination, timeout=1.0) or []
+    return any(hostname in reply for reply in replies) if hostname else bool(replies)
+
+
 def start_and_wait(
     name: str, entry: str, bin_dir: Path, env: dict[str, str], timeout: float
 ) -> None:
-    module_name, _, attribute = entry.partition(":")
-    app = getattr(importlib.import_module(module_name), attribute)
+    app = load_entry(entry)
     with tempfile.TemporaryDirectory(prefix="service-check-") as scratch:
         log = Path(scratch) / f"{name}.log"
-        if hasattr(app, "control") and hasattr(app, "conf"):  # a Celery app
+        if is_celery(app):
             hostname = f"check-{name}@{uuid.uuid4().hex[:8]}"
             argv = [str(bin_dir / "celery"), "-A", entry, "worker", "--hostname", hostname,
                     "--concurrency", "1", "--without-gossip", "--without-mingle"]  # fmt: skip
             with running(argv, env, log) as proc:
-
-                def pong() -> bool:
-                    replies = app.control.ping(destination=[hostname], timeout=1.0)
-                    return any(hostname in reply for reply in replies or [])
-
-                wait_until(proc, pong, timeout, f"{name} (celery worker)", log)
+                wait_until(
+                    proc,
+                    lambda: celery_pong(app, hostname),
+                    timeout,
+                    f"{name} (celery worker)",
+                    log,
+                )
                 say(f"{name}: worker {hostname} answered a ping through its broker")
         else:  # an ASGI app
             port = free_port()
@@ -199,35 +222,26 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)  # unwinds through `running`, which stops the service
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("service", help="distribution name, e.g. roadmap-api")
-    parser.add_argument("--database-url", required=True)
-    parser.add_argument("--redis-url", required=True)
-    parser.add_argument("--timeout", type=float, default=90.0, help="seconds to become ready")
-    args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
-
+def check(service: str, database_url: str, redis_url: str, timeout: float) -> int:
     graph = load_graph()
-    workspace = graph.load(REPO)
-    member = workspace.members.get(graph.normalise(args.service))
+    workspace = graph.load(repo())
+    member = workspace.members.get(graph.normalise(service))
     if member is None or member.service is None:
         names = ", ".join(m.name for m in workspace.services())
-        print(
-            f"service-check: {args.service} is not a deployable service ({names})", file=sys.stderr
-        )
+        print(f"service-check: {service} is not a deployable service ({names})", file=sys.stderr)
         return 2
     closure = workspace.runtime_closure(member.name)
     dev_only = [m.package for m in workspace.members.values() if m.name not in closure]
     env = {
         **os.environ,
-        "DATABASE_URL": args.database_url,
-        "REDIS_URL": args.redis_url,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
         "APP_ENV": "development",
         "LOG_JSON": "false",
         # This check starts one service; the API's readiness must not wait for workers.
         "READYZ_REQUIRE_WORKERS": "false",
     }
+    # Importing a worker's app reads its settings: the same environment as the service.
     os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "APP_ENV", "LOG_JSON")})
     bin_dir = Path(sys.executable).parent
     try:
@@ -235,14 +249,51 @@ def main(argv: list[str] | None = None) -> int:
         packages = sorted(workspace.members[name].package for name in closure)
         count = import_everything(packages)
         say(
-            f"{member.name}: imported {count} modules of {', '.join(packages)} without dev dependencies"
+            f"{member.name}: imported {count} modules of {', '.join(packages)}, no dev dependencies"
         )
         migrate(bin_dir, env)
-        start_and_wait(member.name, member.service.entry, bin_dir, env, args.timeout)
+        start_and_wait(member.name, member.service.entry, bin_dir, env, timeout)
     except CheckFailed as exc:
         print(f"service-check: {member.name}: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def entry_of(service: str) -> int:
+    graph = load_graph()
+    member = graph.load(repo()).members.get(graph.normalise(service))
+    if member is None or member.service is None:
+        print(f"service-check: {service} is not a deployable service", file=sys.stderr)
+        return 2
+    print(member.service.entry)
+    return 0
+
+
+def probe(entry: str, port: int) -> int:
+    app = load_entry(entry)
+    ready = celery_pong(app) if is_celery(app) else http_ready(f"http://127.0.0.1:{port}/readyz")
+    return 0 if ready else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("check", help="import, migrate, start and wait until ready")
+    run.add_argument("service", help="distribution name, e.g. roadmap-api")
+    run.add_argument("--database-url", required=True)
+    run.add_argument("--redis-url", required=True)
+    run.add_argument("--timeout", type=float, default=90.0, help="seconds to become ready")
+    commands.add_parser("entry", help="print a service's entry").add_argument("service")
+    ask = commands.add_parser("probe", help="exit 0 if the running service is ready")
+    ask.add_argument("entry", help="module:attribute, as `entry` prints it")
+    ask.add_argument("--port", type=int, default=8000, help="where an HTTP service listens")
+    args = parser.parse_args(argv)
+    if args.command == "entry":
+        return entry_of(args.service)
+    if args.command == "probe":
+        return probe(args.entry, args.port)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    return check(args.service, args.database_url, args.redis_url, args.timeout)
 
 
 if __name__ == "__main__":

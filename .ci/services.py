@@ -61,7 +61,7 @@ def main(names: list[str]) -> int:
             )
             with temporary_database(pg_server, prefix="ci_service_") as database, claim as redis:
                 check = subprocess.run(  # noqa: S603 - our own script with the service's Python
-                    [str(python), str(CHECK), service, "--database-url", database,
+                    [str(python), str(CHECK), "check", service, "--database-url", database,
                      "--redis-url", redis],
                     cwd=REPO,
                     check=False,

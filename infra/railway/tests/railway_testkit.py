@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -398,6 +399,65 @@ def write_variables_table() -> None:
     )
 
 
+# --- workflow path filters -------------------------------------------------------------
+
+WORKFLOWS = REPO / ".github" / "workflows"
+# What the deployment checks (infra.yml) read besides the workspace itself.
+INFRA_INPUTS = ("infra/**", ".railway/**", ".github/**", ".ci/**", ".dockerignore")
+
+
+def service_workflow(service: str) -> Path:
+    """A service's pipeline is named after its folder: services/api -> api.yml."""
+    return WORKFLOWS / f"{Path(WORKSPACE.members[service].folder).name}.yml"
+
+
+def expected_workflow_paths() -> dict[str, list[str]]:
+    """Workflow file name -> its `paths` filter, derived from the workspace graph.
+
+    A service's workflow deploys, so it runs on what redeploys the service (`roadmap
+    affected`), never on dev-only members; libs.yml runs the libraries' own tests;
+    tests.yml runs the root suites and the tools' tests on anything they import; infra.yml
+    runs the deployment checks, which read every service's settings.
+    """
+
+    def with_itself(name: str, patterns: list[str]) -> list[str]:
+        return sorted({*patterns, f".github/workflows/{name}"})
+
+    expected = {}
+    for service in APP_SERVICES:
+        name = service_workflow(service.name).name
+        expected[name] = with_itself(name, WORKSPACE.deploy_inputs(service.name))
+    libraries = [m.name for m in WORKSPACE.libraries()]
+    expected["libs.yml"] = with_itself("libs.yml", WORKSPACE.test_inputs(libraries))
+    tools = [m.name for m in WORKSPACE.tools()]
+    expected["tests.yml"] = with_itself(
+        "tests.yml", [*WORKSPACE.root_suite_inputs(), *WORKSPACE.test_inputs(tools)]
+    )
+    expected["infra.yml"] = with_itself(
+        "infra.yml", [*INFRA_INPUTS, *WORKSPACE.test_inputs(WORKSPACE.root_dev)]
+    )
+    return expected
+
+
+def with_paths(text: str, patterns: list[str]) -> str:
+    """A workflow's text with every `paths:` list replaced by ``patterns``."""
+
+    def block(match: re.Match[str]) -> str:
+        indent = match.group(1)
+        return f"{indent}paths:\n" + "".join(f'{indent}  - "{p}"\n' for p in patterns)
+
+    return re.sub(r"^( +)paths:\n(?:\1  - .*\n)+", block, text, flags=re.MULTILINE)
+
+
+def write_workflow_paths() -> None:
+    """Rewrite the `paths:` lists of the workflows in place (everything else is kept)."""
+    for name, patterns in expected_workflow_paths().items():
+        path = WORKFLOWS / name
+        path.write_text(with_paths(path.read_text(), patterns))
+
+
 if __name__ == "__main__":
-    # uv run python infra/railway/tests/railway_testkit.py  (after a settings change)
+    # uv run python infra/railway/tests/railway_testkit.py  (after a settings change, or a
+    # change to the workspace graph: a member added, a dependency between members)
     write_variables_table()
+    write_workflow_paths()
