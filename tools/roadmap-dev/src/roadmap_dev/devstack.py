@@ -39,7 +39,7 @@ from roadmap_dev.errors import (
 )
 from roadmap_dev.paths import Layout
 from roadmap_dev.stack import Child, ChildSpec, Output, Supervisor, process_start_time
-from roadmap_devservers.embedded import EmbeddedPostgres, EmbeddedRedis
+from roadmap_devservers.embedded import EmbeddedPostgres, EmbeddedRedis, remove_data_dir
 from roadmap_devservers.errors import DevServerError
 from roadmap_devservers.errors import PortInUseError as ServerPortInUseError
 from roadmap_devservers.errors import StaleDataDirError as ServerStaleDataError
@@ -370,6 +370,9 @@ class DevStack:
         self._record()
         asyncio.run(_ensure_database(admin_url, DATABASE_NAME))
         url = with_path(admin_url, DATABASE_NAME)
+        if server.home != self.layout.postgres_dir:
+            # As root, with the checkout closed to the server's user: `reset` deletes it too.
+            return url, f"{url} (embedded, data in {server.home}, linked from {server.data_dir})"
         return url, f"{url} (embedded, data in {self.layout.postgres_dir})"
 
     def _start_redis(self) -> tuple[str, str]:
@@ -593,8 +596,10 @@ class DevStack:
 
 
 def reset_data(layout: Layout) -> bool:
-    """Delete the data folder; True if there was one."""
+    """Delete the data folder (and server files kept elsewhere for it); True if there was one."""
     if not layout.data_dir.exists():
         return False
-    shutil.rmtree(layout.data_dir)
+    remove_data_dir(layout.data_dir)
+    if layout.data_dir.exists():
+        shutil.rmtree(layout.data_dir)  # raises with the reason if something is left
     return True
