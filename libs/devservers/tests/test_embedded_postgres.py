@@ -16,6 +16,7 @@ from roadmap_devservers import embedded
 from roadmap_devservers._process import (
     RELOCATED_LINK,
     check_traversable,
+    copy_trees_once,
     shared_dir,
     unprivileged_user,
 )
@@ -211,14 +212,21 @@ def test_a_normal_user_runs_it_from_a_closed_folder(own_folder: Path) -> None:
     nobody = pwd.getpwnam("nobody")
     os.chown(tmp_path, nobody.pw_uid, nobody.pw_gid)
     os.chown(locked, nobody.pw_uid, nobody.pw_gid)
-    source = Path(embedded.__file__).parents[1]
-    site = Path(asyncpg.__file__).parents[1]
+    # Our code and the PostgreSQL wheel, linked where nobody can read them: this checkout
+    # may itself sit in a folder closed to other users.
+    package = embedded.postgres_bin_dir().parents[1]
+    sources = {
+        "roadmap_devservers": Path(embedded.__file__).parent,
+        package.name: package,
+        f"{package.name}.libs": package.parent / f"{package.name}.libs",
+    }
+    copy_trees_once(sources, tmp_path / "site", skip=("include", "__pycache__"))
     result = subprocess.run(
         [python, "-c", NORMAL_USER_START, str(locked)],
         user=nobody.pw_uid,
         group=nobody.pw_gid,
         extra_groups=[],
-        env={"PYTHONPATH": f"{source}:{site}", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        env={"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
         cwd=tmp_path,
         capture_output=True,
         text=True,
