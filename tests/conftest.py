@@ -231,6 +231,7 @@ async def asgi_app(
             login_window_s=60,
             quota_max_active_jobs=50,
             quota_jobs_per_day=500,
+            quota_tokens_per_day=10**12,
         )
     )
     async with app.router.lifespan_context(app):

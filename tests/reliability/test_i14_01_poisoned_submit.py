@@ -102,13 +102,15 @@ async def test_i14_01_a_row_the_database_refuses_fails_only_its_own_submit(
             f"owner-{uuid.uuid4().hex[:8]}@example.com",
         )
     good = [
-        NewJob(job_id=new_id(), owner_id=owner, request=json.dumps(roadmap_body()))
+        NewJob(
+            job_id=new_id(), owner_id=owner, request=json.dumps(roadmap_body()), reserve_tokens=0
+        )
         for owner in owners
     ]
     # Both are refused by PostgreSQL while it reads the statement's jsonb[] parameter.
     bad = [
-        NewJob(job_id=new_id(), owner_id=owners[0], request='{"goal": "a\\u0000b"}'),
-        NewJob(job_id=new_id(), owner_id=owners[1], request="not json"),
+        NewJob(new_id(), owners[0], '{"goal": "a\\u0000b"}', reserve_tokens=0),
+        NewJob(new_id(), owners[1], "not json", reserve_tokens=0),
     ]
     jobs = good[:7] + bad[:1] + good[7:14] + bad[1:] + good[14:]
     outcomes = await asyncio.gather(

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from roadmap_core.ids import new_id
 from roadmap_db.engine import ProcessDatabase
 from roadmap_db.models import RoadmapJob, User
-from roadmap_db.repositories.job_actions import NewJob, QuotaLimits, create_jobs
+from roadmap_db.repositories.job_actions import CreateOutcome, NewJob, QuotaLimits, create_jobs
 
 REQUEST = {"goal": "Learn SQL", "level": "beginner", "weekly_hours": 4, "weeks": 6}
 REQUEST_JSON = json.dumps(REQUEST)
@@ -44,7 +44,7 @@ async def jobs_of(db: ProcessDatabase, owner: uuid.UUID) -> int:
 async def test_one_owner_twice_in_a_batch_counts_the_first(db: ProcessDatabase) -> None:
     alice, bob = await users(db, 2)
     limits = QuotaLimits(max_active_jobs=2, jobs_per_day=10, tokens_per_day=10**9)
-    batch = [NewJob(new_id(), owner, REQUEST_JSON) for owner in (alice, bob, alice, alice, bob)]
+    batch = [NewJob(new_id(), owner, REQUEST_JSON, 0) for owner in (alice, bob, alice, alice, bob)]
     # Outcomes come back in the order of the batch, not the owners' lock order.
     assert await submit(db, batch, limits) == [True, True, True, False, True]
     assert await jobs_of(db, alice) == 2
@@ -55,7 +55,7 @@ async def test_daily_quota_and_unknown_or_disabled_owners(db: ProcessDatabase) -
     (carol,) = await users(db, 1)
     (dave,) = await users(db, 1, active=False)
     limits = QuotaLimits(max_active_jobs=10, jobs_per_day=1, tokens_per_day=10**9)
-    batch = [NewJob(new_id(), o, REQUEST_JSON) for o in (carol, dave, new_id(), carol)]
+    batch = [NewJob(new_id(), o, REQUEST_JSON, 0) for o in (carol, dave, new_id(), carol)]
     async with db.engine.connect() as conn:
         autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
         outcomes = await create_jobs(autocommit, batch, limits)
@@ -72,7 +72,7 @@ async def test_concurrent_batches_sharing_owners_neither_deadlock_nor_overrun(
     limits = QuotaLimits(max_active_jobs=3, jobs_per_day=100, tokens_per_day=10**9)
     # Each batch names the owners in a different order: locks are still taken in one order.
     batches = [
-        [NewJob(new_id(), owners[(i * k) % 4], REQUEST_JSON) for i in range(8)]
+        [NewJob(new_id(), owners[(i * k) % 4], REQUEST_JSON, 0) for i in range(8)]
         for k in (1, 3, 5, 7)
     ]
     created = await asyncio.gather(*(submit(db, batch, limits) for batch in batches))
@@ -83,13 +83,8 @@ async def test_concurrent_batches_sharing_owners_neither_deadlock_nor_overrun(
 
 async def test_a_batch_decides_exactly_as_submitting_one_at_a_time(db: ProcessDatabase) -> None:
     """Twin owners with the same history: one twin's jobs go in one batch, the other's one
-    by one through ``roadmap_submit_job`` (0003); every outcome must match."""
+    by one (batches of one); every outcome must match."""
     import random
-    import time
-
-    from sqlalchemy import text
-
-    from roadmap_db.repositories.job_actions import DAY_MS, uuid7_floor
 
     rng = random.Random(7)
     batched = await users(db, 6)
@@ -105,37 +100,31 @@ async def test_a_batch_decides_exactly_as_submitting_one_at_a_time(db: ProcessDa
                                            status=status, prompt_tokens=tokens))  # fmt: skip
     limits = QuotaLimits(max_active_jobs=3, jobs_per_day=4, tokens_per_day=1500)
     picks = [rng.randrange(0, 7) for _ in range(40)]
+    reserve = [rng.choice([0, 300, 700]) for _ in picks]
     owners_b = [batched[i] if i < 6 else disabled for i in picks]
     owners_s = [single[i] if i < 6 else disabled for i in picks]
+
+    def outcome(o: CreateOutcome) -> tuple[object, ...]:
+        return (
+            o.user_ok, o.active_jobs, o.jobs_today, o.tokens_used, o.tokens_reserved, o.created
+        )  # fmt: skip
 
     async with db.engine.connect() as conn:
         autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
         got = await create_jobs(
-            autocommit, [NewJob(new_id(), o, REQUEST_JSON) for o in owners_b], limits
+            autocommit,
+            [NewJob(new_id(), o, REQUEST_JSON, r) for o, r in zip(owners_b, reserve, strict=True)],
+            limits,
         )
-        floor = uuid7_floor(int(time.time() * 1000) - DAY_MS)
         expected = []
-        for owner in owners_s:
-            row = (
-                await autocommit.execute(
-                    text(
-                        "SELECT user_ok, active_jobs, jobs_today, tokens_today, created_at"
-                        " FROM roadmap_submit_job(:job, :owner, CAST(:req AS jsonb), :floor,"
-                        " :a, :d, :t)"
-                    ),
-                    {
-                        "job": new_id(),
-                        "owner": owner,
-                        "req": '{"goal": "x"}',
-                        "floor": floor,
-                        "a": 3,
-                        "d": 4,
-                        "t": 1500,
-                    },
-                )
-            ).one()
-            expected.append((row[0], row[1], row[2], row[3], row[4] is not None))
-    actual = [(o.user_ok, o.active_jobs, o.jobs_today, o.tokens_today, o.created) for o in got]
+        for owner, tokens in zip(owners_s, reserve, strict=True):
+            (one,) = await create_jobs(
+                autocommit, [NewJob(new_id(), owner, REQUEST_JSON, tokens)], limits
+            )
+            expected.append(outcome(one))
+    actual = [outcome(o) for o in got]
     assert actual == expected
-    assert any(created for *_, created in actual)
-    assert not all(created for *_, created in actual)
+    assert any(o.created for o in got)
+    assert not all(o.created for o in got)
+    # The reservations held back some submits that jobs alone would have let through.
+    assert any(o.tokens_reserved and not o.created for o in got)

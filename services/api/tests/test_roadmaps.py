@@ -437,7 +437,9 @@ async def test_concurrent_submits_are_all_enqueued_once(
     app_factory: AppFactory, alice: Account, bob: Account, redis: Redis, seed: Seeder
 ) -> None:
     # Sends that pile up go out together (one Redis pipeline): none may be lost or doubled.
-    app = await app_factory(quota_max_active_jobs=100, quota_jobs_per_day=100)
+    app = await app_factory(
+        quota_max_active_jobs=100, quota_jobs_per_day=100, quota_tokens_per_day=10**12
+    )
     async with client_for(app) as client:
         responses = await asyncio.gather(
             *(submit(client, alice if i % 2 else bob) for i in range(40))

@@ -47,6 +47,7 @@ def api_schema(migrated_url: str, redis_url: str) -> Iterator[Any]:
             redis_url,
             quota_max_active_jobs=10_000,
             quota_jobs_per_day=10_000,
+            quota_tokens_per_day=10**12,
             register_ip_max=10_000,
             login_ip_max_attempts=10_000,
         )

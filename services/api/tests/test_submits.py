@@ -45,7 +45,9 @@ async def submitter(
 
 
 def job_for(owner: Account) -> NewJob:
-    return NewJob(job_id=new_id(), owner_id=owner.id, request=json.dumps(request_body()))
+    return NewJob(
+        job_id=new_id(), owner_id=owner.id, request=json.dumps(request_body()), reserve_tokens=0
+    )
 
 
 async def test_concurrent_submits_share_statements_and_every_task_is_sent(

@@ -299,6 +299,46 @@ class LLMCall(Base):
     created_at: Mapped[datetime] = _created()
 
 
+class TokenUsage(Base):
+    """LLM tokens one owner's work used in one hour (UTC), whatever job they went to.
+
+    Written only by triggers on ``roadmap_jobs`` (migration 0005): every increase of a
+    job's token totals lands here, in the hour it was recorded. The daily token quota
+    sums the hours that began in the last 24 hours.
+    """
+
+    __tablename__ = "token_usage"
+
+    owner_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    tokens: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+
+
+class WorkReservation(Base):
+    """LLM work in flight and the tokens reserved for it (``roadmap_reserve_work``).
+
+    Counted against the owner's daily quota as ``max(reserved - used, 0)`` until it is
+    settled: deleted by a trigger when its job comes to rest (``awaiting_review``) or
+    ends, after which only the tokens really used count (``token_usage``).
+    """
+
+    __tablename__ = "work_reservations"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=func.gen_random_uuid())
+    owner_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    # The job the work is for; NULL for work that is not a job's (each counts as active).
+    job_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("roadmap_jobs.id", ondelete="CASCADE"), unique=True
+    )
+    reserved_tokens: Mapped[int] = mapped_column(BigInteger)
+    used_tokens: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    created_at: Mapped[datetime] = _created()
+
+
 class ConceptProgress(Base):
     __tablename__ = "concept_progress"
 

@@ -71,11 +71,19 @@ class ApiSettings(DatabaseSettings, RedisSettings, AuthSettings, LogShipSettings
     http_max_header_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
     access_log: bool = True
 
-    # Per-user quotas, checked in the same transaction that inserts the job.
+    # Per-user quotas, checked in the transaction that starts the LLM work (roadmap_api.quotas).
     quota_max_active_jobs: int = Field(default=5, ge=1)
     quota_jobs_per_day: int = Field(default=50, ge=1)
     quota_tokens_per_day: int = Field(default=2_000_000, ge=1)
     quota_active_retry_after_s: int = Field(default=60, ge=1)
+    # Tokens held against QUOTA_TOKENS_PER_DAY while the work is in flight, so concurrent
+    # requests see each other; when the work rests or ends its real usage counts instead.
+    # A new roadmap without review (planning and content of ~24 concepts):
+    quota_reserve_roadmap_tokens: int = Field(default=300_000, ge=0)
+    # Planning or revising one plan (a new roadmap with review, a review with feedback):
+    quota_reserve_plan_tokens: int = Field(default=20_000, ge=0)
+    # Generating one content item (approving a plan, retry, regenerate: per item):
+    quota_reserve_item_tokens: int = Field(default=4_000, ge=0)
 
     # Login throttling: failures per (email, client IP) and attempts per IP, in a window.
     login_max_failures: int = Field(default=10, ge=1)

@@ -36,13 +36,16 @@ class QuotaLimits:
 
 @dataclass(frozen=True, slots=True)
 class CreateOutcome:
-    """What ``create_job`` did. ``created_at`` is set only when the row was inserted."""
+    """What ``create_jobs`` did for one job. ``created_at`` is set only when the row was
+    inserted; the counts are those its quotas were checked against (see ``spending``)."""
 
     user_ok: bool
     active_jobs: int = 0
     jobs_today: int = 0
-    tokens_today: int = 0
+    tokens_used: int = 0
+    tokens_reserved: int = 0
     oldest_today: datetime | None = None
+    oldest_usage: datetime | None = None
     created_at: datetime | None = None
 
     @property
@@ -55,6 +58,7 @@ class NewJob:
     job_id: uuid.UUID
     owner_id: uuid.UUID
     request: str  # the request as JSON text
+    reserve_tokens: int  # estimate held against the daily token quota until the job rests
     # The caller's access token version (``users.token_version`` when it was issued); the
     # job is refused like an unknown user's if it is no longer the owner's. None: no token
     # to check (an API key, looked up in the database already).
@@ -65,23 +69,25 @@ class NewJob:
 # answers like an unknown user (``user_ok`` false); this keeps the check in the statement,
 # under the same snapshot, without another round trip.
 _SUBMIT = (
-    "SELECT job_id, user_ok, active_jobs, jobs_today, tokens_today, oldest_today, created_at"
+    "SELECT job_id, user_ok, active_jobs, jobs_today, tokens_used, tokens_reserved,"
+    " oldest_today, oldest_usage, created_at"
     " FROM roadmap_submit_jobs($1::uuid[], ARRAY("
     "SELECT CASE WHEN x.version IS NULL OR u.token_version = x.version THEN x.owner END"
-    " FROM unnest($2::uuid[], $8::integer[]) WITH ORDINALITY AS x(owner, version, n)"
+    " FROM unnest($2::uuid[], $9::integer[]) WITH ORDINALITY AS x(owner, version, n)"
     " LEFT JOIN users u ON u.id = x.owner ORDER BY x.n"
-    "), $3::jsonb[], $4, $5, $6, $7)"
+    "), $3::jsonb[], $4::bigint[], $5, $6, $7, $8)"
 )
 
 
 async def create_jobs(
     conn: AsyncConnection, jobs: Sequence[NewJob], limits: QuotaLimits
 ) -> list[CreateOutcome]:
-    """Insert each queued job whose owner is active and within every quota: one statement.
+    """Insert each queued job whose owner is active and within every quota, with its
+    reservation of tokens: one statement.
 
-    ``roadmap_submit_jobs`` (migrations 0003-0004) locks each owner's row, then counts and
+    ``roadmap_submit_jobs`` (migrations 0003-0005) locks each owner's row, then counts and
     inserts, so concurrent submits of one owner cannot overrun a quota, whether they share
-    a batch or not. ``conn`` must be in autocommit mode: the statement is one transaction
+    a batch or not; the token quota counts as ``spending.reserve_work`` does. ``conn`` must be in autocommit mode: the statement is one transaction
     (all of the batch is written, or none) and holds the owners' locks only that long. It
     runs on the driver connection directly, skipping SQLAlchemy's per-execution work: this
     is the API's hottest statement (see bench/enqueue.py). Outcomes come in ``jobs`` order.
@@ -92,6 +98,7 @@ async def create_jobs(
         [job.job_id for job in jobs],
         [job.owner_id for job in jobs],
         [job.request for job in jobs],
+        [job.reserve_tokens for job in jobs],
         uuid7_floor(int(time.time() * 1000) - DAY_MS),
         limits.max_active_jobs,
         limits.jobs_per_day,
@@ -103,8 +110,10 @@ async def create_jobs(
             user_ok=bool(row["user_ok"]),
             active_jobs=int(row["active_jobs"]),
             jobs_today=int(row["jobs_today"]),
-            tokens_today=int(row["tokens_today"]),
+            tokens_used=int(row["tokens_used"]),
+            tokens_reserved=int(row["tokens_reserved"]),
             oldest_today=row["oldest_today"],
+            oldest_usage=row["oldest_usage"],
             created_at=row["created_at"],
         )
         for row in rows

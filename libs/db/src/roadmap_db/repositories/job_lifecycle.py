@@ -306,10 +306,14 @@ async def cancel_job(session: AsyncSession, job_id: uuid.UUID) -> bool:
     return True
 
 
-async def approve_review(session: AsyncSession, job_id: uuid.UUID, round_id: uuid.UUID) -> bool:
-    """Approve the pending round: job → ``generating``, items ``pending`` → ``queued``."""
+async def approve_review(
+    session: AsyncSession, job_id: uuid.UUID, round_id: uuid.UUID
+) -> int | None:
+    """Approve the pending round: job → ``generating``, items ``pending`` → ``queued``.
+
+    Returns how many items were queued (``None``: nothing was pending a decision)."""
     if not await _decide(session, job_id, round_id, ReviewDecision.approved, None):
-        return False
+        return None
     await session.execute(
         update(RoadmapJob)
         .where(RoadmapJob.id == job_id)
@@ -320,12 +324,12 @@ async def approve_review(session: AsyncSession, job_id: uuid.UUID, round_id: uui
             enqueued_at=func.now(),
         )
     )
-    await session.execute(
+    items = await session.execute(
         update(ContentItem)
         .where(ContentItem.job_id == job_id, ContentItem.status == ItemStatus.pending)
         .values(status=ItemStatus.queued, updated_at=func.now())
     )
-    return True
+    return int(items.rowcount or 0)  # type: ignore[attr-defined]
 
 
 async def request_changes(

@@ -41,7 +41,7 @@ async def get_concept(
 @router.post(
     "/{concept_id}/regenerate",
     status_code=status.HTTP_202_ACCEPTED,
-    responses={**ID_ERRORS, **errors(409, 413)},
+    responses={**ID_ERRORS, **errors(409, 413, 429)},
 )
 async def regenerate_concept(
     roadmap_id: uuid.UUID,

@@ -7,7 +7,7 @@ import uuid
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from roadmap_api import audit
+from roadmap_api import audit, quotas
 from roadmap_api.content.schemas import (
     ConceptOut,
     ContentItemOut,
@@ -105,6 +105,14 @@ async def regenerate(
             "Content can be regenerated once it has been generated (or has failed).",
             status_now=job.status,
         )
+    settings = services.settings
+    await quotas.reserve(
+        session,
+        settings,
+        owner_id=user.id,
+        job_id=job.id,
+        tokens=quotas.items_tokens(settings, count),
+    )
     await session.commit()
     await announce.publish(
         services, job.id, announce.status_changed(JobStatus.generating, JobStep.content_generation)

@@ -26,6 +26,8 @@ Limit = Annotated[int, Query(ge=1, le=100)]
 
 ID_ERRORS = {**AUTH_ERRORS, **errors(404, 422)}
 STATE_ERRORS = {**ID_ERRORS, **errors(409)}
+# Routes that make the LLM work answer 429 when a quota refuses it (roadmap_api.quotas).
+SPENDING_ERRORS = {**STATE_ERRORS, **errors(429)}
 
 
 @router.post(
@@ -101,7 +103,9 @@ async def follow_roadmap(
     return events.StreamResponse(services, plan)
 
 
-@router.post("/{roadmap_id}/review", status_code=status.HTTP_202_ACCEPTED, responses=STATE_ERRORS)
+@router.post(
+    "/{roadmap_id}/review", status_code=status.HTTP_202_ACCEPTED, responses=SPENDING_ERRORS
+)
 async def review_roadmap(
     roadmap_id: uuid.UUID,
     body: ReviewDecisionIn,
@@ -121,7 +125,7 @@ async def cancel_roadmap(
     return await service.cancel(session, services, user, roadmap_id)
 
 
-@router.post("/{roadmap_id}/retry", status_code=status.HTTP_202_ACCEPTED, responses=STATE_ERRORS)
+@router.post("/{roadmap_id}/retry", status_code=status.HTTP_202_ACCEPTED, responses=SPENDING_ERRORS)
 async def retry_roadmap(
     roadmap_id: uuid.UUID, user: CurrentUser, session: SessionDep, services: ServicesDep
 ) -> JobAccepted:

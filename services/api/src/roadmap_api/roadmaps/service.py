@@ -6,16 +6,13 @@ commit, and a lost send is redone by the reconciler (the row is the outbox).
 
 from __future__ import annotations
 
-import math
 import uuid
-from datetime import UTC, datetime, timedelta
-from typing import NoReturn
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from roadmap_api import audit
+from roadmap_api import audit, quotas
 from roadmap_api.auth.deps import Principal
-from roadmap_api.errors import BadRequest, InvalidState, NotFound, QuotaExceeded, Unauthorized
+from roadmap_api.errors import BadRequest, InvalidState, NotFound, Unauthorized
 from roadmap_api.roadmaps import announce
 from roadmap_api.roadmaps.schemas import (
     JobAccepted,
@@ -25,7 +22,6 @@ from roadmap_api.roadmaps.schemas import (
     links_for,
 )
 from roadmap_api.roadmaps.views import detail_of, summary_of
-from roadmap_api.settings import ApiSettings
 from roadmap_api.state import AppServices
 from roadmap_core.domain import JobStatus, JobStep, RoadmapRequest
 from roadmap_core.ids import new_id
@@ -60,48 +56,32 @@ async def locked_job(session: AsyncSession, job_id: uuid.UUID, user_id: uuid.UUI
 async def submit(services: AppServices, principal: Principal, body: RoadmapRequest) -> JobAccepted:
     """The hot path: a batched statement (owner lock, quotas, INSERT), then a batched send."""
     job_id = new_id()
+    settings = services.settings
     outcome = await services.submitter.submit(
         NewJob(
             job_id=job_id,
             owner_id=principal.user_id,
             request=body.model_dump_json(),
+            reserve_tokens=quotas.new_roadmap_tokens(settings, review=body.review),
             token_version=principal.token_version,
         )
     )
     if not outcome.user_ok:
         raise Unauthorized("Unknown or disabled user, or a revoked token.", error="invalid_token")
     if not outcome.created:
-        _raise_quota(outcome, services.settings)
+        quotas.refuse(
+            settings,
+            active=outcome.active_jobs,
+            tokens_used=outcome.tokens_used,
+            tokens_reserved=outcome.tokens_reserved,
+            oldest_usage=outcome.oldest_usage,
+            jobs_today=outcome.jobs_today,
+            oldest_today=outcome.oldest_today,
+        )
     audit.job_event(
         "roadmap submitted", job_id, step="submitted", user_id=principal.user_id, review=body.review
     )
     return JobAccepted(id=job_id, status=JobStatus.queued, links=links_for(job_id))
-
-
-def _raise_quota(outcome: job_actions.CreateOutcome, settings: ApiSettings) -> NoReturn:
-    if outcome.active_jobs >= settings.quota_max_active_jobs:
-        raise QuotaExceeded(
-            f"You have {outcome.active_jobs} roadmaps in progress (limit"
-            f" {settings.quota_max_active_jobs}); wait for one to finish or cancel one.",
-            retry_after_s=settings.quota_active_retry_after_s,
-            quota="active_jobs",
-            limit=settings.quota_max_active_jobs,
-        )
-    oldest = outcome.oldest_today or datetime.now(UTC)
-    retry = math.ceil((oldest + timedelta(days=1) - datetime.now(UTC)).total_seconds())
-    if outcome.jobs_today >= settings.quota_jobs_per_day:
-        raise QuotaExceeded(
-            f"Daily limit of {settings.quota_jobs_per_day} roadmaps reached.",
-            retry_after_s=retry,
-            quota="jobs_per_day",
-            limit=settings.quota_jobs_per_day,
-        )
-    raise QuotaExceeded(
-        f"Daily limit of {settings.quota_tokens_per_day} LLM tokens reached.",
-        retry_after_s=retry,
-        quota="tokens_per_day",
-        limit=settings.quota_tokens_per_day,
-    )
 
 
 async def detail(session: AsyncSession, user: User, job_id: uuid.UUID) -> RoadmapDetail:
@@ -188,6 +168,14 @@ async def retry(
         raise InvalidState(
             "Only a roadmap that finished with failed items can be retried.", status_now=job.status
         )
+    settings = services.settings
+    await quotas.reserve(
+        session,
+        settings,
+        owner_id=user.id,
+        job_id=job.id,
+        tokens=quotas.items_tokens(settings, count),
+    )
     await session.commit()
     await announce.publish(
         services, job.id, announce.status_changed(JobStatus.generating, JobStep.content_generation)
@@ -208,16 +196,21 @@ async def review(
     latest = await frameworks.latest_review_round(session, job.id)
     if job.status != JobStatus.awaiting_review or latest is None:
         raise InvalidState("This roadmap is not waiting for a review.", status_now=job.status)
+    settings = services.settings
     if body.approve:
-        decided = await job_lifecycle.approve_review(session, job.id, latest.id)
+        items = await job_lifecycle.approve_review(session, job.id, latest.id)
+        decided, tokens = items is not None, quotas.items_tokens(settings, items or 0)
         new_status, new_step = JobStatus.generating, JobStep.content_generation
     else:
         decided = await job_lifecycle.request_changes(
             session, job.id, latest.id, body.feedback or ""
         )
+        tokens = quotas.revision_tokens(settings)
         new_status, new_step = JobStatus.queued, JobStep.revision
     if not decided:
         raise InvalidState("There is no proposed plan waiting for a decision.")
+    # Approving starts the content; feedback starts a revised plan: both make the LLM work.
+    await quotas.reserve(session, settings, owner_id=user.id, job_id=job.id, tokens=tokens)
     await session.commit()
     await announce.publish(services, job.id, announce.status_changed(new_status, new_step))
     await services.enqueuer.apply_review(job.id, latest.id)
