@@ -120,7 +120,9 @@ async def test_i14_04_every_spending_route_is_under_the_quotas_atomically_and_se
     await db.wait_jobs(ids, resting, within=90, context=stack.logs)
 
     async def settled() -> bool:
-        return not await db.fetchval("SELECT count(*) FROM work_reservations")
+        return not await db.fetchval(
+            "SELECT sum(tokens_reserved) FROM roadmap_jobs WHERE owner_id = $1", owner
+        )
 
     await wait_for(settled, within=10, what="the reservations to settle")
     assert await job_tokens() > used  # the work that passed was paid for, and counts
@@ -145,7 +147,7 @@ async def test_i14_04_every_spending_route_is_under_the_quotas_atomically_and_se
     # 4. A worker dies mid-call; another finishes the job through the reconciler, and the
     # reservation settles with it.
     reserved = await db.fetchval(
-        "SELECT reserved_tokens FROM work_reservations WHERE job_id = $1", uuid.UUID(working)
+        "SELECT tokens_reserved FROM roadmap_jobs WHERE id = $1", uuid.UUID(working)
     )
     assert (reserved or 0) > 0
     fake.configure(latency_ms=1500)
@@ -167,9 +169,10 @@ async def test_i14_04_every_spending_route_is_under_the_quotas_atomically_and_se
     fake.configure(latency_ms=3000)
     regenerated = spending(busy)["regenerate" if waiting == done else "retry"]
     assert _outcome(regenerated) == (202, None)
-    assert await db.fetchval("SELECT count(*) FROM work_reservations") == 1
+    reserved = "SELECT tokens_reserved FROM roadmap_jobs WHERE id = $1"
+    assert await db.fetchval(reserved, uuid.UUID(waiting)) > 0
     client.cancel(waiting)
-    assert await db.fetchval("SELECT count(*) FROM work_reservations") == 0
+    assert await db.fetchval(reserved, uuid.UUID(waiting)) == 0
     fake.configure(latency_ms=50)
     usage = await db.fetchval("SELECT sum(tokens) FROM token_usage WHERE owner_id = $1", owner)
     ids = [

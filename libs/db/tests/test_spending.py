@@ -1,4 +1,4 @@
-"""``reserve_work`` and the triggers that count usage and settle reservations (0006)."""
+"""``reserve_work`` and the trigger that counts usage and settles reservations (0006)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 from roadmap_core.domain import JobStatus
 from roadmap_core.ids import new_id
 from roadmap_db.engine import ProcessDatabase
-from roadmap_db.models import RoadmapJob, TokenUsage, User, WorkReservation
+from roadmap_db.models import RoadmapJob, TokenUsage, User
 from roadmap_db.repositories.spending import Reservation, WorkLimits, reserve_work
 
 REQUEST = {"goal": "Learn SQL", "level": "beginner", "weekly_hours": 4, "weeks": 6}
@@ -36,7 +36,7 @@ async def _job(
 
 
 async def _reserve(
-    db: ProcessDatabase, owner: uuid.UUID, job: uuid.UUID | None, tokens: int, limits: WorkLimits
+    db: ProcessDatabase, owner: uuid.UUID, job: uuid.UUID, tokens: int, limits: WorkLimits
 ) -> Reservation:
     async with db.transaction() as session:
         return await reserve_work(session, owner_id=owner, job_id=job, tokens=tokens, limits=limits)
@@ -47,15 +47,10 @@ async def _set(db: ProcessDatabase, job: uuid.UUID, **values: object) -> None:
         await session.execute(update(RoadmapJob).where(RoadmapJob.id == job).values(**values))
 
 
-async def _reservations(
-    db: ProcessDatabase, owner: uuid.UUID
-) -> dict[uuid.UUID | None, tuple[int, int]]:
+async def _reserved(db: ProcessDatabase, job: uuid.UUID) -> int:
     async with db.transaction() as session:
-        rows = await session.execute(
-            select(WorkReservation.job_id, WorkReservation.reserved_tokens, WorkReservation.used_tokens)
-            .where(WorkReservation.owner_id == owner)
-        )  # fmt: skip
-        return {job: (reserved, used) for job, reserved, used in rows.all()}
+        value = await session.scalar(select(RoadmapJob.tokens_reserved).where(RoadmapJob.id == job))
+    return int(value or 0)
 
 
 async def _usage(db: ProcessDatabase, owner: uuid.UUID) -> int:
@@ -73,22 +68,23 @@ async def test_usage_counts_by_hour_and_the_reservation_settles_when_the_job_res
     job = await _job(db, owner, JobStatus.queued)
     assert (await _reserve(db, owner, job, 1000, ROOMY)).reserved
     await _set(db, job, status=JobStatus.planning, prompt_tokens=300)
-    assert await _reservations(db, owner) == {job: (1000, 300)}
+    assert await _reserved(db, job) == 700
     assert await _usage(db, owner) == 300
-    # Counted: 300 used + 700 still reserved.
-    counted = await _reserve(db, owner, None, 0, WorkLimits(max_active=10, tokens_per_day=1001))
+    counted = await _reserve(db, owner, job, 0, ROOMY)
     assert (counted.tokens_used, counted.tokens_reserved) == (300, 700)
     await _set(db, job, status=JobStatus.awaiting_review, completion_tokens=50)
-    assert await _reservations(db, owner) == {None: (0, 0)}  # the probe above; the job's went
+    assert await _reserved(db, job) == 0
     assert await _usage(db, owner) == 350
     # More work on the job reserves again; more on a working job adds to the reservation.
     await _set(db, job, status=JobStatus.generating)
     assert (await _reserve(db, owner, job, 400, ROOMY)).reserved
     assert (await _reserve(db, owner, job, 100, ROOMY)).reserved
-    assert (await _reservations(db, owner))[job] == (500, 0)
-    await _set(db, job, status=JobStatus.completed, prompt_tokens=900)
-    assert job not in await _reservations(db, owner)
-    assert await _usage(db, owner) == 950
+    assert await _reserved(db, job) == 500
+    await _set(db, job, prompt_tokens=1000)  # more than reserved: the reservation ends at 0
+    assert await _reserved(db, job) == 0
+    await _set(db, job, status=JobStatus.completed, prompt_tokens=1100)
+    assert await _reserved(db, job) == 0
+    assert await _usage(db, owner) == 1150
 
 
 async def test_tokens_quota_admits_while_below_the_limit_and_counts_reservations(
@@ -97,48 +93,49 @@ async def test_tokens_quota_admits_while_below_the_limit_and_counts_reservations
     owner = await _user(db)
     await _job(db, owner, JobStatus.completed, tokens=900)  # usage of a seeded job counts
     limits = WorkLimits(max_active=10, tokens_per_day=1000)
-    first = await _job(db, owner, JobStatus.completed)
+    first = await _job(db, owner, JobStatus.generating)
     second = await _job(db, owner, JobStatus.completed)
     assert (await _reserve(db, owner, first, 500, limits)).reserved  # 900 < 1000
     refused = await _reserve(db, owner, second, 1, limits)  # 900 + 500 reserved
     assert not refused.reserved
     assert (refused.tokens_used, refused.tokens_reserved) == (900, 500)
     assert refused.oldest_usage is not None
-    assert second not in await _reservations(db, owner)
+    assert await _reserved(db, second) == 0
 
 
-async def test_active_work_counts_other_unfinished_jobs_and_jobless_work(
-    db: ProcessDatabase,
-) -> None:
+async def test_active_work_counts_the_owners_other_unfinished_jobs(db: ProcessDatabase) -> None:
     owner = await _user(db)
     limits = WorkLimits(max_active=2, tokens_per_day=10**9)
     working = await _job(db, owner, JobStatus.generating)
     resting = await _job(db, owner, JobStatus.awaiting_review)
     done = await _job(db, owner, JobStatus.completed)
-    # The owner's own working job does not count against more work on it.
+    # The job the work is for does not count against it.
     assert (await _reserve(db, owner, working, 10, limits)).reserved
     refused = await _reserve(db, owner, done, 10, limits)
     assert (refused.reserved, refused.active_work) == (False, 2)
     await _set(db, resting, status=JobStatus.cancelled)
-    assert (await _reserve(db, owner, None, 10, limits)).reserved  # work of no job: active
-    assert not (await _reserve(db, owner, done, 10, limits)).reserved
+    assert (await _reserve(db, owner, done, 10, limits)).reserved
+    # Another owner's job is never reserved on.
+    stranger = await _user(db)
+    assert not (await _reserve(db, stranger, done, 10, ROOMY)).reserved
 
 
 async def test_unknown_or_disabled_owners_reserve_nothing(db: ProcessDatabase) -> None:
     disabled = await _user(db, active=False)
+    job = await _job(db, disabled, JobStatus.completed)
     for owner in (disabled, new_id()):
-        outcome = await _reserve(db, owner, None, 10, ROOMY)
+        outcome = await _reserve(db, owner, job, 10, ROOMY)
         assert (outcome.user_ok, outcome.reserved) == (False, False)
-    assert await _reservations(db, disabled) == {}
+    assert await _reserved(db, job) == 0
 
 
 async def test_concurrent_reservations_of_one_owner_pass_one_at_a_time(
     db: ProcessDatabase,
 ) -> None:
     owner = await _user(db)
-    jobs = [await _job(db, owner, JobStatus.completed) for _ in range(8)]
+    jobs = [await _job(db, owner, JobStatus.generating) for _ in range(8)]
     # Nothing used or reserved yet: room for exactly one reservation of 10 under 1 token.
     limits = WorkLimits(max_active=100, tokens_per_day=1)
     outcomes = await asyncio.gather(*(_reserve(db, owner, j, 10, limits) for j in jobs))
     assert sum(o.reserved for o in outcomes) == 1
-    assert len(await _reservations(db, owner)) == 1
+    assert sum([await _reserved(db, j) for j in jobs]) == 10

@@ -149,6 +149,10 @@ class RoadmapJob(Base):
     completion_tokens: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     cost_usd: Mapped[Decimal] = mapped_column(MONEY, server_default=text("0"))
     llm_calls: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # Tokens the job's work in flight still has reserved against its owner's daily quota:
+    # estimates added by the routes that start work, then lowered by every token used and
+    # zeroed when the job rests or ends, by a trigger (migration 0006, ``spending``).
+    tokens_reserved: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
     started_at: Mapped[datetime | None]
@@ -302,9 +306,9 @@ class LLMCall(Base):
 class TokenUsage(Base):
     """LLM tokens one owner's work used in one hour (UTC), whatever job they went to.
 
-    Written only by triggers on ``roadmap_jobs`` (migration 0005): every increase of a
+    Written only by triggers on ``roadmap_jobs`` (migration 0006): every increase of a
     job's token totals lands here, in the hour it was recorded. The daily token quota
-    sums the hours that began in the last 24 hours.
+    sums the hours that began in the last 24 hours (``repositories.spending``).
     """
 
     __tablename__ = "token_usage"
@@ -314,29 +318,6 @@ class TokenUsage(Base):
     )
     hour: Mapped[datetime] = mapped_column(primary_key=True)
     tokens: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
-
-
-class WorkReservation(Base):
-    """LLM work in flight and the tokens reserved for it (``roadmap_reserve_work``).
-
-    Counted against the owner's daily quota as ``max(reserved - used, 0)`` until it is
-    settled: deleted by a trigger when its job comes to rest (``awaiting_review``) or
-    ends, after which only the tokens really used count (``token_usage``).
-    """
-
-    __tablename__ = "work_reservations"
-
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=func.gen_random_uuid())
-    owner_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), index=True
-    )
-    # The job the work is for; NULL for work that is not a job's (each counts as active).
-    job_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("roadmap_jobs.id", ondelete="CASCADE"), unique=True
-    )
-    reserved_tokens: Mapped[int] = mapped_column(BigInteger)
-    used_tokens: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
-    created_at: Mapped[datetime] = _created()
 
 
 class ConceptProgress(Base):

@@ -58,7 +58,7 @@ async def reserve(
     settings: ApiSettings,
     *,
     owner_id: uuid.UUID,
-    job_id: uuid.UUID | None,
+    job_id: uuid.UUID,
     tokens: int,
 ) -> None:
     """Reserve ``tokens`` of LLM work for ``job_id``, or raise the quota that refuses it."""

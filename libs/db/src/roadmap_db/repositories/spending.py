@@ -5,23 +5,23 @@ starts the work (after the job's transition, before the commit that precedes sen
 task); a refusal rolls the transaction back, so nothing was changed or sent. New
 roadmaps do the same inside ``roadmap_submit_jobs`` (:func:`job_actions.create_jobs`).
 
-``roadmap_reserve_work`` (migration 0005) locks the owner's row, so concurrent requests of
+``roadmap_reserve_work`` (migration 0006) locks the owner's row, so concurrent requests of
 one owner are checked one after the other, then admits the work while
 
-* the owner's active work other than this job (unfinished jobs, plus reservations of
-  work that is not a job's) is below ``max_active``, and
-* the tokens of the last 24 hours plus what work in flight still has reserved are below
-  ``tokens_per_day``;
+* the owner's unfinished roadmaps other than this one are fewer than ``max_active``, and
+* the tokens of the last 24 hours (``token_usage``) plus what their unfinished roadmaps
+  still have reserved (``roadmap_jobs.tokens_reserved``) are below ``tokens_per_day``;
 
-and records ``tokens`` (an estimate) as reserved for the job (added to its reservation
-if it is already working). Settling is nobody's chore: triggers add every token a job's
-totals grow by to the owner's usage and to its reservation, and delete the reservation
-when the job comes to rest or ends (a worker finishing it, the reconciler after a worker
-died, a cancel), so from then on its real usage counts instead of the estimate.
+and adds ``tokens`` (an estimate) to the job's reservation. Settling is nobody's chore: a
+trigger adds every token a job's totals grow by to the owner's hour and takes it off the
+job's reservation, and zeroes the reservation when the job comes to rest or ends (a worker
+finishing it, the reconciler after a worker died, a cancel), so from then on only its real
+usage counts.
 
-A future spending route (a mentor chat turn, say) reserves the same way: with its job,
-or with ``job_id=None`` for work of its own, which then counts as one piece of active
-work until its reservation is deleted when it ends.
+A later spending route (a mentor chat turn, say) reserves the same way, on the roadmap its
+work is for, and records its usage on that roadmap's totals. If its work does not move
+the roadmap's status, it also takes what is left of its estimate off ``tokens_reserved``
+when it ends.
 """
 
 from __future__ import annotations
@@ -62,11 +62,11 @@ async def reserve_work(
     session: AsyncSession,
     *,
     owner_id: uuid.UUID,
-    job_id: uuid.UUID | None,
+    job_id: uuid.UUID,
     tokens: int,
     limits: WorkLimits,
 ) -> Reservation:
-    """Reserve ``tokens`` for work on ``job_id`` if the owner's quotas allow it."""
+    """Reserve ``tokens`` for work on the owner's ``job_id`` if their quotas allow it."""
     row = (
         await session.execute(
             _RESERVE,
