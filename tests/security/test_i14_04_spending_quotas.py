@@ -67,6 +67,15 @@ async def test_i14_04_every_spending_route_is_under_the_quotas_atomically_and_se
     await db.wait_jobs([partial], {"partial_failure"}, within=90, context=stack.logs)
     concept = client.get_roadmap(done).framework.concepts()[0].id  # type: ignore[union-attr]
 
+    def quota_api(*, tokens_per_day: int, max_active: int = 5) -> ApiProcess:
+        # Small pools: the PostgreSQL server may be shared, and a few connections suffice.
+        return stack.extra_api(
+            DB_POOL_SIZE="6",
+            DB_POOL_PREWARM="1",
+            QUOTA_TOKENS_PER_DAY=str(tokens_per_day),
+            QUOTA_MAX_ACTIVE_JOBS=str(max_active),
+        )
+
     def user_on(api: ApiProcess) -> RoadmapClient:
         return stack.client(token=client.token, api=api)
 
@@ -92,7 +101,7 @@ async def test_i14_04_every_spending_route_is_under_the_quotas_atomically_and_se
 
     # 1. The day's tokens are used up: every route that spends refuses, and nothing moves.
     used = await job_tokens()
-    spent = stack.extra_api(QUOTA_TOKENS_PER_DAY=str(used))
+    spent = quota_api(tokens_per_day=used)
     requests = len(fake.requests())
     for route, call in spending(spent).items():
         assert _outcome(call) == (429, "tokens_per_day"), route
@@ -103,7 +112,7 @@ async def test_i14_04_every_spending_route_is_under_the_quotas_atomically_and_se
 
     # 2. Room for one more piece of work: of five requests sent at once (each for another
     # roadmap), one passes.
-    room = stack.extra_api(QUOTA_TOKENS_PER_DAY=str(used + 1), QUOTA_MAX_ACTIVE_JOBS="50")
+    room = quota_api(tokens_per_day=used + 1, max_active=50)
     at_once = spending(room)
     del at_once["approve"]  # the same roadmap as the feedback: one of them would be a 409
     at_once["another create"] = at_once["create"]
@@ -133,7 +142,7 @@ async def test_i14_04_every_spending_route_is_under_the_quotas_atomically_and_se
     # so accepted work stays active. Regenerating and retrying at once: one passes.
     for worker in stack.content_workers():
         worker.stop()
-    busy = stack.extra_api(QUOTA_MAX_ACTIVE_JOBS="2", QUOTA_TOKENS_PER_DAY=str(10**12))
+    busy = quota_api(tokens_per_day=10**12, max_active=2)
     assert await db.job_status(review) == "awaiting_review"
     calls = [spending(busy)["regenerate"], spending(busy)["retry"]]
     outcomes = await _all_at_once(calls)
