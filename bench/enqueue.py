@@ -60,6 +60,7 @@ TITLE = "Enqueue path: POST /api/v1/roadmaps vs a bare endpoint"
 RATE = 200.0
 P99_TARGET_MS = 15.0
 RATIO_TARGET = 0.30
+TRACING_COST_GOAL_PCT = 10.0
 USERS = 5000
 CONNECTIONS = 32
 API_WORKERS = 2  # WEB_CONCURRENCY of the API's image; the bare server gets the same
@@ -102,6 +103,7 @@ def run(ctx: Context) -> dict[str, Any]:
             rounds.append(one_round(ctx, stack, post, get_bare, tokens, bare_url,
                                     duration_s, max_rate_s))  # fmt: skip
             stack.check_alive()
+        tracing = tracing_rounds(ctx, stack, tokens, config, duration_s, max_rate_s)
     result.settings = {
         "servers": f"uvicorn --workers {API_WORKERS} for both (the API image's WEB_CONCURRENCY)",
         "latency": f"open loop at {RATE:g} req/s for {duration_s:g} s per endpoint",
@@ -115,8 +117,14 @@ def run(ctx: Context) -> dict[str, Any]:
         "quotas": "out of reach (see bench/lib/stack.py UNLIMITED)",
         "POST body": json.dumps(ROADMAP_BODY),
     }
+    result.settings["tracing"] = (
+        "a second API with OTEL_EXPORTER_OTLP_ENDPOINT set (every request traced, the SDK's"
+        " default batching) exporting to a local OTLP sink process; max rates of the two"
+        " measured in turn, per repeat"
+    )
     add_figures(result, rounds)
-    result.raw = {"rounds": rounds}
+    add_tracing_figures(result, tracing, ctx.smoke)
+    result.raw = {"rounds": rounds, "tracing": tracing}
     return result.as_dict()
 
 
@@ -196,6 +204,93 @@ def add_figures(result: Any, rounds: list[dict[str, Any]]) -> None:
                 None if math.isnan(ratio.median) else ratio.median >= RATIO_TARGET,
             ),
         ]
+    )
+
+
+def tracing_rounds(
+    ctx: Context,
+    stack: BenchStack,
+    tokens: list[str],
+    config: Any,
+    duration_s: float,
+    max_rate_s: float,
+) -> list[dict[str, Any]]:
+    """The same API with tracing on beside the one without: max rates taken in turn."""
+    import dataclasses
+
+    import httpx
+
+    from bench.lib.loadgen import open_loop
+    from bench.lib.stack import free_port, http_ok
+
+    sink_port = free_port()
+    sink = stack.spawn(
+        "otlp-sink", [sys.executable, "-m", "bench.lib.otlp_sink", "--port", str(sink_port)]
+    )
+    sink_url = f"http://127.0.0.1:{sink_port}"
+    stack.wait_for(sink.name, lambda: http_ok(f"{sink_url}/stats"), "answering /stats")
+    traced_config = dataclasses.replace(
+        config, env={**config.env, "OTEL_EXPORTER_OTLP_ENDPOINT": sink_url}
+    )
+    rounds: list[dict[str, Any]] = []
+    with ctx.stack("enqueue-traced", traced_config) as traced:
+        traced_tokens = asyncio.run(
+            make_users(traced.fresh.database_url, traced.env["JWT_SECRET_KEY"])
+        )
+        traced_post = post_requests(traced.api_url, traced_tokens)
+        asyncio.run(warm_up(traced_post, traced_post))
+        for _ in range(ctx.repeat):
+            off = max_rate(ctx, stack.api_url, tokens, max_rate_s)
+            drop_queues(stack.fresh.redis_url)
+            on = max_rate(ctx, traced.api_url, traced_tokens, max_rate_s)
+            drop_queues(traced.fresh.redis_url)
+            latency = asyncio.run(
+                open_loop(traced_post, rate=RATE, duration_s=duration_s, warmup_s=1.0)
+            )
+            drop_queues(traced.fresh.redis_url)
+            traced.check_alive()
+            rounds.append(
+                {
+                    "off_rps": off["ok_rps"],
+                    "on_rps": on["ok_rps"],
+                    "cost": 1 - on["ok_rps"] / off["ok_rps"] if off["ok_rps"] else math.nan,
+                    "on_at_rate": latency.summary(),
+                }
+            )
+        time.sleep(6.0)  # the SDK exports every 5 s: let the last batch reach the sink
+    stats = httpx.get(f"{sink_url}/stats", timeout=10, trust_env=False).json()
+    for r in rounds:
+        r["sink"] = stats
+    return rounds
+
+
+def add_tracing_figures(result: Any, rounds: list[dict[str, Any]], smoke: bool) -> None:
+    off = [r["off_rps"] for r in rounds]
+    on = [r["on_rps"] for r in rounds]
+    cost = [100 * r["cost"] for r in rounds]
+    result.figure("POST max sustained rate, tracing off (paired)", "req/s", off, "{:.0f}",
+                  key="enqueue_rate_tracing_off")  # fmt: skip
+    result.figure("POST max sustained rate, tracing on", "req/s", on, "{:.0f}",
+                  key="enqueue_rate_tracing_on")  # fmt: skip
+    result.figure(
+        f"POST p99 at {RATE:g} req/s, tracing on", "ms",
+        [r["on_at_rate"]["p99_ms"] for r in rounds], "{:.2f}", key="enqueue_p99_tracing_on",
+    )  # fmt: skip
+    exported = rounds[-1]["sink"]["bytes"] if rounds else 0
+    result.figure("spans exported to the sink", "bytes", [float(exported)], "{:.0f}",
+                  key="enqueue_tracing_exported_bytes")  # fmt: skip
+    median_cost = sorted(cost)[len(cost) // 2] if cost else math.nan
+    passed = None if smoke or math.isnan(median_cost) else median_cost <= TRACING_COST_GOAL_PCT
+    result.figure(
+        "enqueue rate lost to tracing", "%", cost, "{:.1f}", key="enqueue_tracing_cost",
+        goal=f"≤ {TRACING_COST_GOAL_PCT:g} %", passed=passed,
+    )  # fmt: skip
+    result.target(
+        "tracing on costs ≤ 10 % of the enqueue rate",
+        f"≤ {TRACING_COST_GOAL_PCT:g} %",
+        f"{median_cost:.1f} %",
+        passed,
+        figure="enqueue rate lost to tracing",
     )
 
 

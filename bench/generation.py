@@ -294,6 +294,7 @@ def run(
                 "target": f"<= {TARGET_RATIO}x bound ({TARGET_RATIO * r['bound_s']:.2f} s)",
                 "measured": f"{r['median_s']:.3f} s = {r['ratio']:.3f}x",
                 "pass": None if smoke else bool(r["ratio"] <= TARGET_RATIO),
+                "figure": f"K={k} wall / bound",
             }
         )
     return {

@@ -23,6 +23,8 @@ class ConnectionSampler:
         self.database_url = database_url
         self.interval_s = interval_s
         self.peak: Counter[str] = Counter()
+        # The most connections of all services at one sample.
+        self.peak_total = 0
         self.samples = 0
         self.error: BaseException | None = None
         self._stop = threading.Event()
@@ -48,11 +50,14 @@ class ConnectionSampler:
         )
         try:
             while not self._stop.is_set():
+                total = 0
                 for row in await conn.fetch(QUERY):
                     app = str(row["app"])
                     if app == "roadmap-bench":
                         continue
                     self.peak[app] = max(self.peak[app], int(row["n"]))
+                    total += int(row["n"])
+                self.peak_total = max(self.peak_total, total)
                 self.samples += 1
                 await asyncio.sleep(self.interval_s)
         finally:

@@ -1,4 +1,4 @@
-"""The seven benchmarks, in report order, and how to call each one's `run`."""
+"""The benchmarks, in report order, and how to call each one's `run`."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ BENCHES: tuple[Bench, ...] = (
     Bench(5, "isolation", "Isolation: reads while roadmaps generate", "isolation.py", "bench"),
     Bench(6, "connections", "Connections under 3x overload", "connections.py", "bench"),
     Bench(7, "footprint", "Footprint: memory per service", "footprint.py", "bench"),
+    Bench(8, "scale", "Scale-out: content workers and API processes", "scale.py", "bench"),
 )  # fmt: skip
 BY_NAME = {b.name: b for b in BENCHES}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -209,3 +210,77 @@ def free_stem(directory: Path, date: str) -> str:
         n += 1
         stem = f"{date}-{n}"
     return stem
+
+
+LATEST = "latest.json"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+
+
+def latest_figures(meta: dict[str, Any], outcomes: list[Outcome]) -> list[dict[str, Any]]:
+    """Every figure of the run, one line each: name, value (the median), unit, goal, pass.
+
+    A figure's goal is its own (``goal``/``pass`` in the figure) or that of the target that
+    judged it (a target naming it in ``figure``, or whose measured text is the figure's).
+    """
+    rows: list[dict[str, Any]] = []
+    for out in outcomes:
+        if out.status != "ok":
+            continue
+        targets = out.targets()
+        for fig in out.figures():
+            name = str(fig.get("name", "?"))
+            linked = next(
+                (
+                    t
+                    for t in targets
+                    if t.get("figure") == name or t.get("measured") == fig.get("text")
+                ),
+                None,
+            )
+            goal = fig.get("goal", linked.get("target") if linked else None)
+            passed = fig.get("pass", linked.get("pass") if linked else None)
+            rows.append(
+                {
+                    "name": str(fig.get("key") or _slug(f"{out.bench.name} {name}")),
+                    "value": fig.get("median"),
+                    "unit": fig.get("unit", ""),
+                    "goal": goal,
+                    "pass": passed,
+                    "benchmark": out.bench.name,
+                    "commit": meta.get("revision"),
+                    "date": meta.get("date"),
+                }
+            )
+    return rows
+
+
+def write_latest(directory: Path, meta: dict[str, Any], outcomes: list[Outcome]) -> Path:
+    """``latest.json``: the figures of this run, plus those of benchmarks it did not run
+    (kept from the previous file with their own commit and date)."""
+    path = directory / LATEST
+    ran = {o.bench.name for o in outcomes}
+    kept: list[dict[str, Any]] = []
+    if path.is_file():
+        try:
+            previous = json.loads(path.read_text())
+            kept = [f for f in previous.get("figures", []) if f.get("benchmark") not in ran]
+        except (OSError, ValueError):
+            kept = []
+    figures = latest_figures(meta, outcomes) + kept
+    payload = {
+        "commit": meta.get("revision"),
+        "date": meta.get("date"),
+        "mode": meta.get("mode"),
+        "command": meta.get("command"),
+        "load average before the run": meta["environment"].get(
+            "load average (1/5/15 min) before the run"
+        ),
+        "load average after the run": meta["environment"].get("load average after the run"),
+        "figures": figures,
+    }
+    directory.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=1, ensure_ascii=False, default=str) + "\n")
+    return path

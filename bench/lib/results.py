@@ -31,6 +31,11 @@ class Figure:
     unit: str
     values: list[float]
     fmt: str = "{:.1f}"
+    # Its name in bench/results/latest.json (else one is made from the benchmark and name),
+    # and its goal and verdict there, when the figure has one.
+    key: str | None = None
+    goal: str | None = None
+    passed: bool | None = None
 
     @property
     def spread(self) -> Spread:
@@ -50,6 +55,8 @@ class Figure:
             "median": _json_number(spread.median),
             "max": _json_number(spread.max),
             "text": self.text(),
+            **({"key": self.key} if self.key else {}),
+            **({"goal": self.goal, "pass": self.passed} if self.goal else {}),
         }
 
 
@@ -59,6 +66,7 @@ class Target:
     target: str
     measured: str
     passed: bool | None  # None: could not be judged (a figure is missing)
+    figure: str | None = None  # the name of the figure it judges, if one
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -66,6 +74,7 @@ class Target:
             "target": self.target,
             "measured": self.measured,
             "pass": self.passed,
+            **({"figure": self.figure} if self.figure else {}),
         }
 
 
@@ -78,13 +87,31 @@ class BenchResult:
     notes: list[str] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
 
-    def figure(self, name: str, unit: str, values: Sequence[float], fmt: str = "{:.1f}") -> Figure:
-        fig = Figure(name, unit, [float(v) for v in values], fmt)
+    def figure(
+        self,
+        name: str,
+        unit: str,
+        values: Sequence[float],
+        fmt: str = "{:.1f}",
+        *,
+        key: str | None = None,
+        goal: str | None = None,
+        passed: bool | None = None,
+    ) -> Figure:
+        fig = Figure(name, unit, [float(v) for v in values], fmt, key, goal, passed)
         self.figures.append(fig)
         return fig
 
-    def target(self, name: str, target: str, measured: str, passed: bool | None) -> Target:
-        tgt = Target(name, target, measured, passed)
+    def target(
+        self,
+        name: str,
+        target: str,
+        measured: str,
+        passed: bool | None,
+        *,
+        figure: str | None = None,
+    ) -> Target:
+        tgt = Target(name, target, measured, passed, figure)
         self.targets.append(tgt)
         return tgt
 

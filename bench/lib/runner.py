@@ -130,6 +130,8 @@ def main(argv: list[str]) -> int:
     }
     out_dir = args.out or (logs if args.smoke else RESULTS_DIR)
     path = report.write(out_dir, report.free_stem(out_dir, meta["date"]), meta, outcomes)
+    # What CI and people read first: every figure with its goal and verdict.
+    report.write_latest(out_dir, meta, outcomes)
     return summary(outcomes, path, smoke=args.smoke, seconds=meta["seconds"])
 
 

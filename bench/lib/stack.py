@@ -74,6 +74,8 @@ class StackConfig:
     api: bool = True
     api_workers: int = 2  # WEB_CONCURRENCY of the API's image
     content_worker: bool = True
+    # Separate content-worker processes, as Railway replicas would be (each with its pool).
+    content_workers: int = 1
     logs_worker: bool = True
     env: Mapping[str, str] = field(default_factory=dict)
     ready_timeout_s: float = 90.0
@@ -163,9 +165,9 @@ class BenchStack:
         cfg = self.config
         if cfg.fake_llm:
             self._start_fake_llm()
-        if cfg.content_worker:
+        for name in self.content_names():
             self.spawn(
-                "worker-content",
+                name,
                 [sys.executable, "-m", "celery", "-A", CONTENT_APP, "worker",
                  "-Q", "content_generation", "--pool", "prefork",
                  "--concurrency", self.env.get("WORKER_CONCURRENCY", "2"),
@@ -193,9 +195,14 @@ class BenchStack:
             )  # fmt: skip
             self.wait_for("api", lambda: http_ok(f"{self.api_url}/healthz"), "answering /healthz")
         if cfg.content_worker:
-            self.wait_for("worker-content", lambda: self._heartbeat("worker-content"), "beating")
+            wanted = len(self.content_names())
+            self.wait_for(
+                self.content_names()[-1],
+                lambda: self._heartbeats("worker-content") >= wanted,
+                f"beating ({wanted} worker processes)",
+            )
         if cfg.logs_worker:
-            self.wait_for("worker-logs", lambda: self._heartbeat("worker-logs"), "beating")
+            self.wait_for("worker-logs", lambda: self._heartbeats("worker-logs") >= 1, "beating")
 
     def _start_fake_llm(self) -> None:
         port = free_port()
@@ -249,12 +256,22 @@ class BenchStack:
                 raise StackError(f"{name} was not {what} within the timeout:\n{proc.tail()}")
             time.sleep(0.1)
 
-    def _heartbeat(self, kind: str) -> bool:
+    def content_names(self) -> list[str]:
+        """The process names of the content workers: ``worker-content``, then ``-2``…"""
+        cfg = self.config
+        if not cfg.content_worker:
+            return []
+        return ["worker-content"] + [
+            f"worker-content-{i}" for i in range(2, cfg.content_workers + 1)
+        ]
+
+    def _heartbeats(self, kind: str) -> int:
+        """Instances of a worker type beating now (``roadmap:heartbeat:<type>:<instance>``)."""
         client = redis.Redis.from_url(self.fresh.redis_url, socket_timeout=2)
         try:
-            return any(True for _ in client.scan_iter(HEARTBEAT_PATTERN.format(kind=kind)))
+            return sum(1 for _ in client.scan_iter(HEARTBEAT_PATTERN.format(kind=kind)))
         except redis.RedisError:
-            return False
+            return 0
         finally:
             client.close()
 

@@ -14,8 +14,17 @@ from roadmap_worker_content.settings import ContentWorkerSettings
 from roadmap_worker_logs.settings import LogsWorkerSettings
 
 SETTINGS = (ApiSettings, ContentWorkerSettings, LogsWorkerSettings, MigrateSettings)
-# Read outside the settings classes: the test fixtures' servers and Celery's signal remap.
-OTHER = {"TEST_DATABASE_URL", "TEST_REDIS_URL", "REMAP_SIGTERM"}
+# Read outside the settings classes: the test fixtures' servers, Celery's signal remap, and
+# the standard variables of OpenTelemetry (roadmap_core.telemetry) and prometheus_client.
+OTHER = {
+    "TEST_DATABASE_URL",
+    "TEST_REDIS_URL",
+    "REMAP_SIGTERM",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_SERVICE_NAME",
+    "PROMETHEUS_MULTIPROC_DIR",
+}
 HEADING = "## Environment variables"
 
 

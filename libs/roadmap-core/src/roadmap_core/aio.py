@@ -8,6 +8,7 @@ after fork and hand coroutines to it from task code.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 import threading
 from collections.abc import Coroutine
@@ -15,6 +16,11 @@ from concurrent.futures import Future
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+
+async def _in_context(context: contextvars.Context, coro: Coroutine[Any, Any, T]) -> T:
+    # Cancelling this task (the caller's future) cancels the inner one it awaits.
+    return await asyncio.get_running_loop().create_task(coro, context=context)
 
 
 class BackgroundLoop:
@@ -51,7 +57,11 @@ class BackgroundLoop:
         ready.wait()
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+        """Run ``coro`` on the loop in a copy of the caller's context: what the calling
+        thread had set (the span of the Celery task that runs it) holds inside too."""
+        return asyncio.run_coroutine_threadsafe(
+            _in_context(contextvars.copy_context(), coro), self.loop
+        )
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Run ``coro`` on the loop and wait for its result from a non-loop thread."""

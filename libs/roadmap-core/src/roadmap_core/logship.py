@@ -37,6 +37,7 @@ from typing import Any, Final
 from celery import Celery
 from uuid_utils import uuid7
 
+from roadmap_core import telemetry
 from roadmap_core.contracts import send_log_batch
 from roadmap_core.domain import LogCategory, LogLevel
 from roadmap_core.settings import LogShipSettings
@@ -46,6 +47,8 @@ log = logging.getLogger(__name__)
 MESSAGE_MAX_CHARS: Final = 2000  # LogEvent.message max_length
 STEP_MAX_CHARS: Final = 64  # LogEvent.step max_length
 TRUNCATED_KEY: Final = "_truncated"
+TRACE_ID_KEY: Final = "trace_id"
+SPAN_ID_KEY: Final = "span_id"
 DROP_WARNING_INTERVAL_S: Final = 10.0
 BACKOFF_INITIAL_S: Final = 0.1
 BACKOFF_MAX_S: Final = 5.0
@@ -170,6 +173,12 @@ def emit(
             level = LogLevel.info
         if category not in _CATEGORIES:
             category = LogCategory.workflow
+        if telemetry.enabled:
+            ids = telemetry.current_ids()
+            if ids is not None:
+                # The logs worker writes the event in a span of this trace (and keeps the
+                # ids in the row): the execution log leads to the trace and back.
+                details = {**(details or {}), TRACE_ID_KEY: ids[0], SPAN_ID_KEY: ids[1]}
         state.buffer.append(
             (
                 uuid7(nanoseconds=ts_us * 1000),

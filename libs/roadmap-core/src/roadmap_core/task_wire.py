@@ -19,6 +19,7 @@ import base64
 import functools
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,7 @@ import uuid_utils
 from celery import Celery
 from celery.utils.nodenames import anon_nodename
 
+from roadmap_core import telemetry
 from roadmap_core.celery_app import SENT_AT_HEADER
 from roadmap_core.contracts import Contract, Payload
 
@@ -49,7 +51,15 @@ def _uuid() -> str:
     return str(uuid_utils.uuid4())
 
 
-def encode(app: Celery, contract: Contract, payload: Payload) -> WireMessage:
+def encode(
+    app: Celery,
+    contract: Contract,
+    payload: Payload,
+    trace: Mapping[str, str] | None = None,
+) -> WireMessage:
+    """The message kombu would publish for ``payload``. With tracing on, its headers carry
+    ``trace`` (a :func:`roadmap_core.telemetry.carrier` captured earlier) or else the
+    current trace context, where Celery's instrumentation in the worker picks it up."""
     if not isinstance(payload, contract.payload):
         raise TypeError(f"{contract.name} takes {contract.payload.__name__}")
     task_id = _uuid()
@@ -68,6 +78,9 @@ def encode(app: Celery, contract: Contract, payload: Payload) -> WireMessage:
     )
     headers: dict[str, Any] = message.headers
     headers[SENT_AT_HEADER] = time.time()
+    context = trace if trace is not None else telemetry.carrier()
+    if context:
+        headers.update(context)
     body = orjson.dumps(message.body)
     envelope = {
         "body": base64.b64encode(body).decode("ascii"),

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from celery import Celery
 from redis.asyncio import Redis
@@ -41,8 +41,17 @@ class Enqueuer:
         self._metrics = metrics
         self._timeout_s = timeout_s
 
-    async def send(self, tasks: Sequence[tuple[Contract, Payload]]) -> bool:
-        messages = [task_wire.encode(self._celery, c, p) for c, p in tasks]
+    async def send(
+        self,
+        tasks: Sequence[tuple[Contract, Payload]],
+        traces: Sequence[Mapping[str, str] | None] | None = None,
+    ) -> bool:
+        """``traces``: per task, the trace context to carry (else the current one)."""
+        contexts = traces if traces is not None else [None] * len(tasks)
+        messages = [
+            task_wire.encode(self._celery, c, p, t)
+            for (c, p), t in zip(tasks, contexts, strict=True)
+        ]
         try:
             async with asyncio.timeout(self._timeout_s):
                 await self._push(messages)
@@ -70,8 +79,16 @@ class Enqueuer:
     async def _send(self, contract: Contract, payload: Payload) -> bool:
         return await self.send([(contract, payload)])
 
-    async def plan_jobs(self, job_ids: Sequence[uuid.UUID]) -> bool:
-        return await self.send([(contracts.PLAN_JOB, contracts.PlanJob(job_id=j)) for j in job_ids])
+    async def plan_jobs(
+        self,
+        job_ids: Sequence[uuid.UUID],
+        traces: Sequence[Mapping[str, str] | None] | None = None,
+    ) -> bool:
+        """``traces``: the context of the request that submitted each job (a batch's send
+        runs for many requests)."""
+        return await self.send(
+            [(contracts.PLAN_JOB, contracts.PlanJob(job_id=j)) for j in job_ids], traces
+        )
 
     async def apply_review(self, job_id: uuid.UUID, round_id: uuid.UUID) -> bool:
         return await self._send(

@@ -21,7 +21,7 @@ from roadmap_api.roadmaps.stream_slots import StreamSlots, stream_pool_size
 from roadmap_api.roadmaps.submits import JobSubmitter
 from roadmap_api.settings import ApiSettings
 from roadmap_api.state import AppServices
-from roadmap_core import logship
+from roadmap_core import logship, telemetry
 from roadmap_core.celery_app import create_celery_app
 from roadmap_core.metrics import processes
 from roadmap_db.engine import ProcessDatabase
@@ -82,6 +82,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     if settings.metrics_multiprocess:
         processes.enable(SERVICE_NAME)
+    telemetry.setup(SERVICE_NAME)
     metrics = app.state.metrics = ApiMetrics()
     db = ProcessDatabase(settings, SERVICE_NAME)
     commands = redis_pool(
@@ -159,3 +160,4 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(celery.close)
         await db.dispose()
         processes.process_exited()
+        await anyio.to_thread.run_sync(telemetry.shutdown)

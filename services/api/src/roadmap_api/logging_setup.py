@@ -1,42 +1,30 @@
-"""Structured JSON logs on stdout, one object per line, with the request id attached."""
+"""Structured JSON logs on stdout, one object per line, with the request id (and, with
+tracing on, the trace and span ids) attached."""
 
 from __future__ import annotations
 
 import atexit
 import logging
 import sys
-import time
 from logging.handlers import QueueHandler, QueueListener
 from queue import SimpleQueue
 from typing import Any
 
-import orjson
-
 from roadmap_api.context import current_request_id
 from roadmap_api.redaction import redact_every_handler
-
-# Attributes every LogRecord has; anything else was passed through ``extra=``.
-_STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+from roadmap_core import logjson
 
 
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        request_id = current_request_id()
-        if request_id:
-            entry["request_id"] = request_id
-        for key, value in vars(record).items():
-            if key not in _STANDARD and not key.startswith("_"):
-                entry[key] = value
-        if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
-        return orjson.dumps(entry, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+def _request_context() -> dict[str, Any] | None:
+    request_id = current_request_id()
+    return {"request_id": request_id} if request_id else None
+
+
+class JsonFormatter(logjson.JsonFormatter):
+    """The API's lines: the request id too."""
+
+    def __init__(self) -> None:
+        super().__init__(_request_context)
 
 
 def configure_logging(level: str, *, json_lines: bool, access_log: bool) -> None:

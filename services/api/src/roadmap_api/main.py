@@ -36,8 +36,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         redoc_url=None,
-        # Observability is Prometheus (/metrics) and JSON logs; FastAPI's OpenTelemetry
-        # hooks would otherwise look up the global providers on every request.
+        # Observability is Prometheus (/metrics), JSON logs and (with tracing on) the
+        # server span of RequestContextMiddleware (roadmap_api/tracing.py says why not
+        # FastAPI's): its OpenTelemetry hooks would cost every request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings

@@ -1,4 +1,5 @@
-"""Pure ASGI middleware: request id + access log + latency metric, and the body size limit.
+"""Pure ASGI middleware: request id + access log + latency metric + (with tracing on) the
+server span, and the body size limit.
 
 Pure ASGI (not ``BaseHTTPMiddleware``) keeps the per-request cost low and lets the SSE
 responses stream untouched.
@@ -14,9 +15,11 @@ import uuid_utils
 from prometheus_client import Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from roadmap_api import tracing
 from roadmap_api.context import reset_request_id, set_request_id
 from roadmap_api.errors import BodyTooLarge, problem_response
 from roadmap_api.metrics import ApiMetrics
+from roadmap_core import telemetry
 
 access_log = logging.getLogger("roadmap_api.access")
 
@@ -55,6 +58,7 @@ class RequestContextMiddleware:
         if request_id is None:
             request_id = uuid_utils.uuid4().hex
         token = set_request_id(request_id)
+        traced = tracing.start(scope) if telemetry.enabled else None
         start = time.perf_counter()
         status = 500
         header = (b"x-request-id", request_id.encode("latin-1"))
@@ -89,6 +93,8 @@ class RequestContextMiddleware:
                         "user_id": state.get("user_id"),
                     },
                 )
+            if traced is not None:  # after the access line, which carries its ids
+                tracing.end(*traced, route, status)
             reset_request_id(token)
 
     def _timer(self, scope: Scope, key: tuple[str, str, int]) -> Histogram | None:

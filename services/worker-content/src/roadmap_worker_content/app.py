@@ -15,8 +15,10 @@ from typing import Any
 
 from celery import signals
 
+from roadmap_core import telemetry
 from roadmap_core.celery_app import create_celery_app
 from roadmap_core.contracts import CONTENT_QUEUE
+from roadmap_core.logjson import json_lines
 from roadmap_core.logship import configure_logship
 from roadmap_core.logship import shutdown as shutdown_logship
 from roadmap_core.metrics import processes
@@ -63,6 +65,8 @@ def _main_starting(**_: Any) -> None:
 
 @signals.worker_process_init.connect
 def _child_started(**_: Any) -> None:
+    # Before anything opens a connection: the instrumentations wrap the clients' classes.
+    telemetry.setup(SERVICE_NAME, celery=True)
     configure_logship(celery_app, settings, source=f"{SERVICE_NAME}-child")
     runtime.start_runtime(settings)
 
@@ -74,6 +78,14 @@ def _child_stopping(**_: Any) -> None:
     finally:
         shutdown_logship(2.0)
         processes.process_exited()
+        telemetry.shutdown(2.0)
+
+
+@signals.after_setup_logger.connect
+@signals.after_setup_task_logger.connect
+def _log_lines(logger: logging.Logger, **_: Any) -> None:
+    if settings.log_json:
+        json_lines(logger)
 
 
 @signals.worker_ready.connect

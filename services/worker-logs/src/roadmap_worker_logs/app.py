@@ -25,8 +25,10 @@ from celery.signals import (
 )
 from kombu import Exchange, Queue
 
+from roadmap_core import telemetry
 from roadmap_core.celery_app import create_celery_app
 from roadmap_core.contracts import LOGS_QUEUE
+from roadmap_core.logjson import json_lines
 from roadmap_core.metrics import processes
 from roadmap_core.metrics import tasks as task_metrics
 from roadmap_core.metrics.exposition import WorkerMetricsEndpoint
@@ -57,6 +59,8 @@ def _setup_logging(**_: Any) -> None:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s",
     )
+    if settings.log_json:
+        json_lines(logging.getLogger())
 
 
 @worker_init.connect
@@ -73,6 +77,7 @@ def _main_ready(**_: Any) -> None:
 
 @worker_process_init.connect
 def _start_child(**_: Any) -> None:
+    telemetry.setup(SERVICE_NAME, celery=True)
     get_runtime(settings)
 
 
@@ -82,6 +87,7 @@ def _stop_child(**_: Any) -> None:
         close_runtime()
     finally:
         processes.process_exited()
+        telemetry.shutdown(2.0)
 
 
 @worker_shutdown.connect

@@ -19,6 +19,7 @@ from roadmap_core.contracts import LogEvent
 from roadmap_db.engine import ProcessDatabase
 from roadmap_db.repositories.logs import insert_log_events
 from roadmap_worker_logs.metrics import logs_metrics
+from roadmap_worker_logs.tracing import write_spans
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +128,8 @@ async def write_events(
     db: ProcessDatabase, events: Sequence[LogEvent], stats: WriterStats, *, invalid: int = 0
 ) -> int:
     """Write ``events`` (one transaction per statement); returns rows added."""
-    inserted, rejected = await _insert_isolating(db, events, stats) if events else (0, 0)
+    with write_spans(events):
+        inserted, rejected = await _insert_isolating(db, events, stats) if events else (0, 0)
     _observe(events, inserted, rejected, invalid)
     with stats.lock:
         stats.batches += 1

@@ -182,7 +182,7 @@ class LLMClient:
     ) -> M:
         """Ask for an instance of ``output`` and return it validated, or raise LLMError."""
         model_name = model or self.settings.llm_model
-        with observed_call(model_name, step=ctx.step) as observed:
+        with observed_call(model_name, step=ctx.step, job_id=ctx.job_id) as observed:
             return await self._structured(
                 output, messages, ctx, model_name, max_output_tokens, temperature, observed
             )

@@ -23,6 +23,7 @@ from roadmap_api.roadmaps.schemas import (
 )
 from roadmap_api.roadmaps.views import detail_of, summary_of
 from roadmap_api.state import AppServices
+from roadmap_core import telemetry
 from roadmap_core.domain import JobStatus, JobStep, RoadmapRequest
 from roadmap_core.ids import new_id
 from roadmap_db.models import RoadmapJob, User
@@ -56,6 +57,7 @@ async def locked_job(session: AsyncSession, job_id: uuid.UUID, user_id: uuid.UUI
 async def submit(services: AppServices, principal: Principal, body: RoadmapRequest) -> JobAccepted:
     """The hot path: a batched statement (owner lock, quotas, INSERT), then a batched send."""
     job_id = new_id()
+    telemetry.tag_job(job_id)
     settings = services.settings
     outcome = await services.submitter.submit(
         NewJob(

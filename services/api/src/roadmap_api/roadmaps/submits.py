@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -32,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roadmap_api.enqueue import Enqueuer
 from roadmap_api.errors import is_row_error
+from roadmap_core import telemetry
 from roadmap_core.batching import Batcher
 from roadmap_db.engine import ProcessDatabase
 from roadmap_db.repositories import job_actions
@@ -64,11 +66,20 @@ class JobSubmitter:
         self._idle: list[_Held] = []
         self._reaper: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        # With tracing on: the context of the request that submitted each job in flight.
+        self._traces: dict[uuid.UUID, dict[str, str]] = {}
 
     async def submit(self, job: NewJob) -> CreateOutcome:
         """The job's outcome; if it was created, its task has been sent (or left to the
         reconciler) by the time this returns."""
-        return await self._batcher.submit(job)
+        trace = telemetry.carrier()
+        if trace is None:
+            return await self._batcher.submit(job)
+        self._traces[job.job_id] = trace
+        try:
+            return await self._batcher.submit(job)
+        finally:
+            self._traces.pop(job.job_id, None)
 
     async def aclose(self) -> None:
         await self._batcher.aclose()
@@ -99,7 +110,9 @@ class JobSubmitter:
             job.job_id for job, outcome in zip(jobs, outcomes, strict=True) if outcome.created
         ]
         if created:
-            await self._enqueuer.plan_jobs(created)  # never raises: failures are the reconciler's
+            traces = [self._traces.get(j) for j in created] if self._traces else None
+            # Never raises: failures are the reconciler's.
+            await self._enqueuer.plan_jobs(created, traces)
         return outcomes
 
     def _keep(self, held: _Held) -> None:

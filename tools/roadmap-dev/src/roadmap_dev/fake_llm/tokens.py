@@ -10,5 +10,7 @@ import math
 
 
 def count_tokens(text: str) -> int:
-    ascii_chars = sum(1 for ch in text if ch < "\x80")
+    # Encoding drops the non-ASCII characters in C: ~50x faster than a loop over them,
+    # and the fake answers every call with two counts (it shares the workers' CPU).
+    ascii_chars = len(text.encode("ascii", "ignore"))
     return math.ceil(ascii_chars / 4) + (len(text) - ascii_chars)
