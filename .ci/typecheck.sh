@@ -12,6 +12,7 @@ for paths in \
     "services/worker-content/src services/worker-content/tests" \
     "services/worker-logs/src services/worker-logs/tests" \
     "tools/roadmap-dev/src tools/roadmap-dev/tests" \
+    "clients/python/src clients/python/tests" \
     "tests" \
     "bench" \
     "infra/railway .railway" \

@@ -29,7 +29,7 @@ import redis
 from bench.lib.api import make_users
 from bench.lib.budgets import budget_env
 from bench.lib.infra import Fresh
-from roadmap_dev.client import ApiError, RoadmapClient
+from roadmap_client import ApiError, RoadmapClient
 from roadmap_dev.stack import die_with_parent, group_alive, signal_group
 from roadmap_devservers.pgdb import run_sync
 

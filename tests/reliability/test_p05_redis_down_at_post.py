@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from roadmap_dev.client import ApiError
+from roadmap_client import ApiError
 from roadmap_dev.fake_llm import FakeLLM
 from roadmap_devservers.embedded import EmbeddedRedis
 from tests.support.db import Db

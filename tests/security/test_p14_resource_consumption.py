@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from roadmap_dev.client import ApiError, RoadmapClient
+from roadmap_client import ApiError, RoadmapClient
 from roadmap_dev.fake_llm import FakeLLM
 from tests.support.capture import Capture
 from tests.support.db import Db
@@ -91,7 +91,7 @@ def _refused(client: RoadmapClient, quota: str, **request: object) -> str:
     with pytest.raises(ApiError) as refused:
         client.create_roadmap(**body)
     assert refused.value.status == 429, refused.value
-    assert refused.value.problem.get("quota") == quota, refused.value.problem
+    assert refused.value.problem.quota == quota, refused.value.body
     return str(body["goal"])
 
 

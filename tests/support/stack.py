@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from roadmap_dev.client import RoadmapClient
+from roadmap_client import RoadmapClient
 from roadmap_dev.fake_llm import FakeConfig, FakeLLM
 from roadmap_dev.stack import die_with_parent
 from tests.support.capture import Capture, RecordingTransport

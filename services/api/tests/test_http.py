@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from roadmap_api.logging_setup import JsonFormatter
-from roadmap_api.testing import Account, Seeder, request_body
+from roadmap_api.testing import Account, Seeder, problem, request_body
 from roadmap_core.domain import JobStatus
 
 from .conftest import AppFactory, client_for
@@ -138,7 +138,21 @@ async def test_openapi_describes_problems(client: httpx.AsyncClient) -> None:
     for code in ("401", "422", "429"):
         assert list(operation["responses"][code]["content"]) == ["application/problem+json"]
     assert "HTTPValidationError" not in schema["components"]["schemas"]
-    assert "OAuth2PasswordBearer" in schema["components"]["securitySchemes"]
+    assert set(schema["components"]["securitySchemes"]) == {"accessToken", "apiKey"}
+
+
+async def test_malformed_json_is_400_as_documented(
+    client: httpx.AsyncClient, alice: Account
+) -> None:
+    response = await client.post(
+        "/api/v1/roadmaps",
+        content=b'{"goal": "Learn SQL",',
+        headers={**alice.headers, "content-type": "application/json"},
+    )
+    body = problem(response, 400)
+    assert body["detail"] == "The request body is not valid JSON."
+    schema = (await client.get("/openapi.json")).json()
+    assert "400" in schema["paths"]["/api/v1/roadmaps"]["post"]["responses"]
 
 
 async def test_unexpected_database_error_is_500_without_parameters(

@@ -89,7 +89,7 @@ async def test_submit_rejects_missing_fields_and_non_json(
             content=b"{not json",
             headers={**alice.headers, "Content-Type": "application/json"},
         ),
-        422,
+        400,
     )
 
 

@@ -1,4 +1,5 @@
-"""The typed client against the real API app, in-process (httpx.ASGITransport), real Postgres/Redis.
+"""The typed client (``roadmap_client``) against the real API app, in-process
+(httpx.ASGITransport), real Postgres/Redis.
 
 Calls that need a worker (content, regenerate, quiz) are exercised against a running stack in
 test_stack_lifecycle.py.
@@ -15,8 +16,9 @@ from pydantic import SecretStr
 
 from roadmap_api.main import create_app
 from roadmap_api.settings import ApiSettings
+from roadmap_client import ApiError, AsyncRoadmapClient, Conflict, NotFound, ValidationFailed
+from roadmap_client.models import CancelledEvent
 from roadmap_db.testing import migrate_to_head, truncate_all
-from roadmap_dev.client import ApiError, AsyncRoadmapClient
 
 PASSWORD = "correct horse battery"
 REQUEST = {"goal": "Learn SQL", "level": "beginner", "weekly_hours": 3, "weeks": 2}
@@ -69,7 +71,8 @@ async def test_register_login_me_and_api_keys(
     with pytest.raises(ApiError) as duplicate:
         await anon.register("ada@example.com", PASSWORD)
     assert duplicate.value.status == 409
-    assert duplicate.value.problem["status"] == 409
+    assert duplicate.value.problem.status == 409
+    assert isinstance(duplicate.value, Conflict)
 
     with pytest.raises(ApiError) as wrong:
         await anon.login("ada@example.com", "not the password at all")
@@ -108,7 +111,7 @@ async def test_roadmap_lifecycle_calls(app_transport: httpx.ASGITransport) -> No
         roadmap = await client.get_roadmap(accepted.id)
         assert roadmap.status == "queued"
         assert roadmap.framework is None
-        assert roadmap.request["goal"] == "Learn SQL"
+        assert roadmap.request.goal == "Learn SQL"
         raw = await client.get_roadmap_json(accepted.id)
         assert raw["id"] == str(accepted.id)
 
@@ -125,9 +128,12 @@ async def test_roadmap_lifecycle_calls(app_transport: httpx.ASGITransport) -> No
         cancelled = await client.cancel(accepted.id)
         assert cancelled.id == accepted.id
         events = [event async for event in client.events(accepted.id)]
-        assert events[0].type == "snapshot"
-        assert events[-1].type == "cancelled"
+        assert [e.type for e in events] == ["snapshot", "cancelled"]
         assert events[-1].is_terminal
+        assert isinstance(events[-1].data, CancelledEvent)
+        # Resuming after the end: the server answers 204 and the follow ends at once.
+        after = [e async for e in client.events(accepted.id, last_event_id=events[-1].id)]
+        assert after == []
         assert (await client.wait(accepted.id, max_wait=5)).status == "cancelled"
 
         await client.delete_roadmap(accepted.id)
@@ -145,11 +151,14 @@ async def test_errors_carry_the_problem_body(app_transport: httpx.ASGITransport)
         with pytest.raises(ApiError) as unknown_field:
             await client.create_roadmap(**REQUEST, colour="blue")
         assert unknown_field.value.status == 422
+        assert isinstance(unknown_field.value, ValidationFailed)
+        assert [e.loc for e in unknown_field.value.problem.errors or []] == [["body", "colour"]]
 
         mine = await client.create_roadmap(**REQUEST)
         with pytest.raises(ApiError) as foreign:
             await other.get_roadmap(mine.id)
         assert foreign.value.status == 404
+        assert isinstance(foreign.value, NotFound)
         assert "404" in str(foreign.value)
         with pytest.raises(ApiError) as missing_concept:
             await client.get_concept(mine.id, uuid.uuid4())

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from roadmap_client import RoadmapClient, concepts_of
+from roadmap_client.models import QuizItem, TutorialItem
 from roadmap_dev import credentials
-from roadmap_dev.client import RoadmapClient
 from roadmap_dev.paths import find_repo_root
 from roadmap_dev.testing import (
     UpProcess,
@@ -136,15 +137,16 @@ def exercise_content_calls(client: RoadmapClient) -> None:
 
     finished = client.get_roadmap(job.id)
     assert finished.status == "completed"
-    assert finished.framework is not None
-    concept = finished.framework.concepts()[0]
+    concept = concepts_of(finished)[0]
     detail = client.get_concept(job.id, concept.id)
-    tutorial = detail.body("tutorial")
-    assert tutorial is not None
-    assert tutorial["markdown"]
-    quiz = detail.body("quiz")
-    assert quiz is not None
-    answers = {q["id"]: q["correct"] for q in quiz["questions"]}
+    tutorial = detail.content["tutorial"]
+    assert isinstance(tutorial, TutorialItem)
+    assert tutorial.result is not None
+    assert tutorial.result.body.markdown
+    quiz = detail.content["quiz"]
+    assert isinstance(quiz, QuizItem)
+    assert quiz.result is not None
+    answers = {q.id: q.correct for q in quiz.result.body.questions}
     result = client.quiz_attempt(job.id, concept.id, answers)
     assert result.score == 1.0
     assert result.correct == result.total == len(answers)
@@ -157,7 +159,10 @@ def exercise_content_calls(client: RoadmapClient) -> None:
     assert again.content["tutorial"].version == 2
     assert again.content["tutorial"].versions == [1, 2]
     assert again.content["quiz"].version == 1
-    assert client.get_concept(job.id, concept.id, version=1).body("tutorial") == tutorial
+    first = client.get_concept(job.id, concept.id, version=1).content["tutorial"]
+    assert isinstance(first, TutorialItem)
+    assert first.result is not None
+    assert first.result.body == tutorial.result.body
     assert client.count_logs(job.id) > 0
     first_logs = client.logs(job.id, limit=5)
     assert first_logs.items[0].message

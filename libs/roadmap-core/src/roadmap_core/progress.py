@@ -138,7 +138,7 @@ class ItemEvent(_Event):
     concept_key: str | None
     kind: ContentKind
     status: ItemStatus
-    version: int | None = Field(default=None, ge=1, description="the version stored, once stored")
+    version: int | None = Field(default=None, description="the version stored, once stored")
     error: str | None = None
     progress: Progress
 

@@ -274,6 +274,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
+        if any(err.get("type") == "json_invalid" for err in exc.errors()):
+            # Not a JSON document at all: nothing was validated, so it is not a 422.
+            return problem_response(
+                400,
+                detail="The request body is not valid JSON.",
+                type_uri=TYPE_PREFIX + "bad-request",
+            )
         return problem_response(
             422,
             title="Invalid request",

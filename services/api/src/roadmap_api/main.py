@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute
 
-from roadmap_api import __version__
 from roadmap_api.admin.routes import router as admin_router
 from roadmap_api.auth.routes import router as auth_router
 from roadmap_api.content.routes import router as content_router
@@ -14,7 +14,7 @@ from roadmap_api.health.routes import router as health_router
 from roadmap_api.lifespan import lifespan
 from roadmap_api.logs.routes import router as logs_router
 from roadmap_api.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from roadmap_api.openapi import install_openapi
+from roadmap_api.openapi import API_VERSION, install_openapi
 from roadmap_api.roadmaps.routes import router as roadmaps_router
 from roadmap_api.settings import ApiSettings
 
@@ -24,18 +24,46 @@ Submit a roadmap (`POST /api/v1/roadmaps`, answered at once with `202`), follow 
 Server-Sent Events or by polling, then read its concepts' tutorials, resources and quizzes.
 Authenticate with `Authorization: Bearer <token>` where the token is an access token from
 `/api/v1/auth/token` or an API key from `/api/v1/me/api-keys`. Errors are RFC 9457
-`application/problem+json`.
+`application/problem+json`; every response carries `X-Request-ID`.
+
+What `/api/v1` guarantees, and how a deprecation is announced (`Deprecation` and `Sunset`
+headers): see the stability policy in the repository's `docs/api.md`. Clients: the Python
+package `roadmap-client` and the TypeScript types in `clients/typescript`.
 """
+
+TAGS = [
+    {"name": "roadmaps", "description": "Submit, follow (polling or Server-Sent Events), review, cancel, retry and delete roadmaps."},
+    {"name": "content", "description": "A concept's tutorial, resources and quiz; regeneration; your own progress and quiz attempts."},
+    {"name": "logs", "description": "Execution logs of a roadmap."},
+    {"name": "auth", "description": "Accounts, access tokens and API keys."},
+    {"name": "admin", "description": "Operator views (administrators only)."},
+    {"name": "health", "description": "Liveness, readiness and metrics for the platform."},
+]  # fmt: skip
+
+
+def require_operation_id(route: APIRoute) -> str:
+    """Every operation names its ``operation_id`` (``noun_verb``): generated clients use it
+    as the method name, so FastAPI's default (``submit_roadmap_api_v1_roadmaps_post``) is
+    refused rather than published."""
+    raise RuntimeError(
+        f"route {sorted(route.methods or ())} {route.path} has no operation_id: give it a stable"
+        " noun_verb name (docs/api.md)"
+    )
 
 
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
     settings = settings or ApiSettings()
     app = FastAPI(
         title="Roadmap Agent API",
-        version=__version__,
+        version=API_VERSION,
         description=DESCRIPTION,
         lifespan=lifespan,
         redoc_url=None,
+        openapi_tags=TAGS,
+        servers=[{"url": "/", "description": "The server that serves this document"}],
+        contact={"name": "Roadmap Agent maintainers"},
+        license_info={"name": "Proprietary", "identifier": "LicenseRef-Proprietary"},
+        generate_unique_id_function=require_operation_id,
         # Observability is Prometheus (/metrics), JSON logs and (with tracing on) the
         # server span of RequestContextMiddleware (roadmap_api/tracing.py says why not
         # FastAPI's): its OpenTelemetry hooks would cost every request.

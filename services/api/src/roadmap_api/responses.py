@@ -15,6 +15,7 @@ DESCRIPTIONS = {
     413: "Request body too large",
     422: "Invalid request (see `errors`)",
     429: "Rate limit or quota exceeded (see `Retry-After`)",
+    500: "Unexpected error (quote `request_id` when reporting it)",
     503: "A backing service is unavailable (see `Retry-After`)",
 }
 

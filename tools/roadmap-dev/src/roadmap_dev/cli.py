@@ -21,9 +21,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from roadmap_client import ApiError, RoadmapClient
 from roadmap_dev import credentials, state
 from roadmap_dev.affected import affected as affected_services
-from roadmap_dev.client import ApiError, RoadmapClient
 from roadmap_dev.devstack import DevStack, StackInfo, StackOptions, reset_data
 from roadmap_dev.errors import RoadmapError
 from roadmap_dev.flow import (
@@ -403,6 +403,35 @@ def bench(ctx: typer.Context, names: Annotated[list[str] | None, typer.Argument(
             raise typer.Exit(code) from None
     finally:
         sys.argv, sys.path[:] = saved_argv, saved_path
+
+
+@app.command()
+def openapi(
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Change nothing; fail if the snapshot or a generated client is stale, or if"
+            " a breaking change lacks a new major version and a changelog entry (CI).",
+        ),
+    ] = False,
+) -> None:
+    """Rewrite the API's OpenAPI snapshot and the clients generated from it (docs/api.md)."""
+    from roadmap_dev import contract  # imports the API app: only this command needs it
+
+    outcome = contract.sync(check=check)
+    for path in outcome.written:
+        out.print(f"wrote {path}")
+    for note in outcome.notes:
+        err.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
+    if outcome.problems:
+        for problem in outcome.problems:
+            err.print(escape(problem), highlight=False)
+        raise typer.Exit(1)
+    if check:
+        out.print("OpenAPI snapshot, Python models and TypeScript types are current")
+    elif not outcome.written:
+        out.print("nothing to update")
 
 
 def main() -> None:

@@ -27,8 +27,8 @@ import httpx
 from rich.console import Console
 from rich.markup import escape
 
+from roadmap_client import ApiError, RoadmapClient
 from roadmap_dev import credentials, state
-from roadmap_dev.client import ApiError, RoadmapClient
 from roadmap_dev.credentials import Account, Credentials
 from roadmap_dev.errors import (
     MissingToolError,

@@ -24,7 +24,9 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from roadmap_dev.client import ApiError, ConceptSummary, Roadmap, RoadmapClient
+from roadmap_client import ApiError, RoadmapClient, concepts_of
+from roadmap_client.client import ContentKind
+from roadmap_client.models import ConceptNode, QuizItem, RoadmapDetail, TutorialItem
 
 DEFAULT_GOAL = "Learn Python for data analysis"
 STATUS_MARK = {
@@ -37,6 +39,7 @@ STATUS_MARK = {
 }
 EXCERPT_LINES = 14
 KINDS = ("tutorial", "resources", "quiz")
+TERMINAL = frozenset({"completed", "partial_failure", "failed", "cancelled"})
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,7 @@ class RoadmapRequestOptions:
 
 @dataclass
 class FlowResult:
-    roadmap: Roadmap
+    roadmap: RoadmapDetail
     raw: dict[str, Any]
 
 
@@ -67,11 +70,11 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
-def _describe(roadmap: Roadmap) -> str:
+def _describe(roadmap: RoadmapDetail) -> str:
     if roadmap.framework is None:
-        return f"{roadmap.status}: {roadmap.current_step or 'waiting for a worker'}"
+        return f"{roadmap.status}: {roadmap.current_step}"
     stages = _count(len(roadmap.framework.stages), "stage")
-    concepts = _count(len(roadmap.framework.concepts()), "concept")
+    concepts = _count(len(concepts_of(roadmap)), "concept")
     failed = f", [red]{roadmap.progress.failed} failed[/]" if roadmap.progress.failed else ""
     return f"{stages} / {concepts} planned · {roadmap.status}{failed}"
 
@@ -84,7 +87,7 @@ def follow(
     show_progress: bool,
     timeout: float,
     cancelled: threading.Event | None = None,
-) -> Roadmap:
+) -> RoadmapDetail:
     """Follow the SSE stream to a terminal event, drawing a progress bar from the job state.
 
     Event payloads only trigger a refresh: the job resource is the one source of the counts.
@@ -123,7 +126,7 @@ def follow(
             if event.is_terminal or now > deadline:
                 break
     roadmap = client.get_roadmap(job_id)
-    if not roadmap.is_terminal and time.monotonic() > deadline:
+    if roadmap.status not in TERMINAL and time.monotonic() > deadline:
         raise ApiError(0, {"title": f"not finished after {timeout:.0f}s"}, "GET", str(job_id))
     return roadmap
 
@@ -150,7 +153,7 @@ def submit_and_follow(
     return FlowResult(roadmap=roadmap, raw=client.get_roadmap_json(accepted.id))
 
 
-def _items_line(concept: ConceptSummary) -> str:
+def _items_line(concept: ConceptNode) -> str:
     """`✓T ✓R ✓Q`: one mark per content item, in a fixed order (legend under the tree)."""
     kinds = sorted(concept.content, key=lambda k: (KINDS.index(k) if k in KINDS else len(KINDS), k))
     return " ".join(
@@ -158,7 +161,7 @@ def _items_line(concept: ConceptSummary) -> str:
     )
 
 
-def roadmap_tree(roadmap: Roadmap) -> Tree:
+def roadmap_tree(roadmap: RoadmapDetail) -> Tree:
     title = (
         (roadmap.framework.title if roadmap.framework else None) or roadmap.title or roadmap.goal
     )
@@ -178,24 +181,22 @@ def roadmap_tree(roadmap: Roadmap) -> Tree:
 LEGEND = "[dim]T tutorial · R resources · Q quiz — ✓ done, ✗ failed, … running, · waiting[/]"
 
 
-def _first_with(roadmap: Roadmap, kind: str) -> ConceptSummary | None:
-    if roadmap.framework is None:
-        return None
-    for concept in roadmap.framework.concepts():
+def _first_with(roadmap: RoadmapDetail, kind: ContentKind) -> ConceptNode | None:
+    for concept in concepts_of(roadmap):
         item = concept.content.get(kind)
         if item is not None and item.status == "succeeded":
             return concept
     return None
 
 
-def tutorial_excerpt(client: RoadmapClient, roadmap: Roadmap) -> Panel | None:
+def tutorial_excerpt(client: RoadmapClient, roadmap: RoadmapDetail) -> Panel | None:
     concept = _first_with(roadmap, "tutorial")
     if concept is None:
         return None
-    detail = client.get_concept(roadmap.id, concept.id)
-    markdown = str((detail.body("tutorial") or {}).get("markdown", "")).strip()
-    if not markdown:
+    item = client.get_concept(roadmap.id, concept.id).content.get("tutorial")
+    if not isinstance(item, TutorialItem) or item.result is None:
         return None
+    markdown = item.result.body.markdown.strip()
     lines = markdown.splitlines()
     excerpt = "\n".join(lines[:EXCERPT_LINES]) + ("\n\n…" if len(lines) > EXCERPT_LINES else "")
     return Panel(
@@ -203,26 +204,25 @@ def tutorial_excerpt(client: RoadmapClient, roadmap: Roadmap) -> Panel | None:
     )
 
 
-def quiz_question(client: RoadmapClient, roadmap: Roadmap) -> Panel | None:
+def quiz_question(client: RoadmapClient, roadmap: RoadmapDetail) -> Panel | None:
     concept = _first_with(roadmap, "quiz")
     if concept is None:
         return None
-    detail = client.get_concept(roadmap.id, concept.id)
-    questions = (detail.body("quiz") or {}).get("questions") or []
-    if not questions:
+    item = client.get_concept(roadmap.id, concept.id).content.get("quiz")
+    if not isinstance(item, QuizItem) or item.result is None:
         return None
-    question = questions[0]
-    correct = set(question.get("correct", []))
-    lines = [Text(str(question.get("prompt", "")), style="bold")]
-    for index, option in enumerate(question.get("options", [])):
+    question = item.result.body.questions[0]
+    correct = set(question.correct)
+    lines = [Text(question.prompt, style="bold")]
+    for index, option in enumerate(question.options):
         mark = "●" if index in correct else "○"
         lines.append(Text(f"  {mark} {option}", style="green" if index in correct else ""))
-    if question.get("explanation"):
-        lines.append(Text(str(question["explanation"]), style="dim"))
+    if question.explanation:
+        lines.append(Text(question.explanation, style="dim"))
     return Panel(Group(*lines), title=f"Quiz question — {escape(concept.title)}", expand=False)
 
 
-def usage_table(roadmap: Roadmap, log_count: int) -> Table:
+def usage_table(roadmap: RoadmapDetail, log_count: int) -> Table:
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="dim")
     table.add_column()

@@ -20,13 +20,15 @@ router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 ADMIN_ERRORS = {**AUTH_ERRORS, **errors(403)}
 
 
-@router.get("/queues", responses={**ADMIN_ERRORS, **errors(503)})
+@router.get("/queues", operation_id="admin_queues_get", responses={**ADMIN_ERRORS, **errors(503)})
 async def get_queues(admin: AdminUser, services: ServicesDep) -> QueuesOut:
     """Depth and oldest-message age of each queue, and the workers seen recently."""
     return await service.queue_report(services)
 
 
-@router.get("/roadmaps", responses={**ADMIN_ERRORS, **errors(400, 422)})
+@router.get(
+    "/roadmaps", operation_id="admin_roadmaps_list", responses={**ADMIN_ERRORS, **errors(400, 422)}
+)
 async def list_all_roadmaps(
     admin: AdminUser,
     session: SessionDep,

@@ -16,7 +16,11 @@ class QueueOut(BaseModel):
 class WorkerOut(BaseModel):
     instance: str
     last_seen_s: float = Field(description="seconds since its last heartbeat")
-    info: dict[str, Any]
+    info: dict[str, Any] = Field(
+        description="Free-form: what the worker reported in its last heartbeat (pid, pool,"
+        " concurrency, loop lag…); the keys differ by worker type and version and are for"
+        " operators, not programs."
+    )
 
 
 class QueuesOut(BaseModel):

@@ -33,6 +33,7 @@ def client_ip(request: Request) -> str:
 
 @router.post(
     "/auth/register",
+    operation_id="auth_register",
     status_code=status.HTTP_201_CREATED,
     responses=errors(409, 422, 429),
 )
@@ -44,7 +45,7 @@ async def register(
     return UserOut.model_validate(user)
 
 
-@router.post("/auth/token", responses=errors(401, 422, 429))
+@router.post("/auth/token", operation_id="auth_token_create", responses=errors(401, 422, 429))
 async def token(
     request: Request,
     session: SessionDep,
@@ -61,16 +62,22 @@ async def token(
     return TokenOut(access_token=issued.token, expires_in=issued.expires_in)
 
 
-@router.get("/me", responses=AUTH_ERRORS)
+@router.get("/me", operation_id="me_get", responses=AUTH_ERRORS)
 async def me(user: CurrentUser) -> UserOut:
     return UserOut.model_validate(user)
 
 
 # Credentials are managed with a password login only (an access token, not an API key).
 CREDENTIAL_ERRORS = {**AUTH_ERRORS, **errors(403)}
+ACCESS_TOKEN_ONLY = {"security": [{"accessToken": []}]}
 
 
-@router.post("/me/password", responses={**CREDENTIAL_ERRORS, **errors(422, 429)})
+@router.post(
+    "/me/password",
+    operation_id="password_change",
+    responses={**CREDENTIAL_ERRORS, **errors(422, 429)},
+    openapi_extra=ACCESS_TOKEN_ONLY,
+)
 async def change_password(
     body: PasswordChange,
     request: Request,
@@ -87,7 +94,12 @@ async def change_password(
     return TokenOut(access_token=issued.token, expires_in=issued.expires_in)
 
 
-@router.get("/me/api-keys", responses=CREDENTIAL_ERRORS)
+@router.get(
+    "/me/api-keys",
+    operation_id="api_keys_list",
+    responses=CREDENTIAL_ERRORS,
+    openapi_extra=ACCESS_TOKEN_ONLY,
+)
 async def list_api_keys(user: PasswordLoginUser, session: SessionDep) -> ApiKeyList:
     keys = await service.list_keys(session, user)
     return ApiKeyList(items=[ApiKeyOut.model_validate(k) for k in keys])
@@ -95,8 +107,10 @@ async def list_api_keys(user: PasswordLoginUser, session: SessionDep) -> ApiKeyL
 
 @router.post(
     "/me/api-keys",
+    operation_id="api_keys_create",
     status_code=status.HTTP_201_CREATED,
     responses={**CREDENTIAL_ERRORS, **errors(409, 422)},
+    openapi_extra=ACCESS_TOKEN_ONLY,
 )
 async def create_api_key(
     body: ApiKeyCreate, user: PasswordLoginUser, session: SessionDep, services: ServicesDep
@@ -119,8 +133,10 @@ async def create_api_key(
 
 @router.delete(
     "/me/api-keys/{key_id}",
+    operation_id="api_keys_revoke",
     status_code=status.HTTP_204_NO_CONTENT,
     responses={**CREDENTIAL_ERRORS, **errors(404, 422)},
+    openapi_extra=ACCESS_TOKEN_ONLY,
 )
 async def revoke_api_key(
     key_id: uuid.UUID, user: PasswordLoginUser, session: SessionDep

@@ -26,7 +26,7 @@ router = APIRouter(prefix="/api/v1/roadmaps/{roadmap_id}/concepts", tags=["conte
 ID_ERRORS = {**AUTH_ERRORS, **errors(404, 422)}
 
 
-@router.get("/{concept_id}", responses=ID_ERRORS)
+@router.get("/{concept_id}", operation_id="concepts_get", responses=ID_ERRORS)
 async def get_concept(
     roadmap_id: uuid.UUID,
     concept_id: uuid.UUID,
@@ -40,6 +40,7 @@ async def get_concept(
 
 @router.post(
     "/{concept_id}/regenerate",
+    operation_id="concepts_regenerate",
     status_code=status.HTTP_202_ACCEPTED,
     responses={**ID_ERRORS, **errors(409, 413, 429)},
 )
@@ -55,7 +56,11 @@ async def regenerate_concept(
     return await service.regenerate(session, services, user, roadmap_id, concept_id, body)
 
 
-@router.put("/{concept_id}/progress", responses={**ID_ERRORS, **errors(413)})
+@router.put(
+    "/{concept_id}/progress",
+    operation_id="concept_progress_set",
+    responses={**ID_ERRORS, **errors(413)},
+)
 async def set_concept_progress(
     roadmap_id: uuid.UUID,
     concept_id: uuid.UUID,
@@ -69,6 +74,7 @@ async def set_concept_progress(
 
 @router.post(
     "/{concept_id}/quiz-attempts",
+    operation_id="quiz_attempts_create",
     status_code=status.HTTP_201_CREATED,
     responses={**ID_ERRORS, **errors(409, 413)},
 )

@@ -4,34 +4,60 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, field_validator
 
 from roadmap_api.roadmaps.schemas import Links
-from roadmap_core.domain import ContentKind, ItemStatus
+from roadmap_core.domain import ContentKind, ItemStatus, Quiz, ResourceList, Tutorial
 from roadmap_core.text import STORABLE
 
 QuestionId = Annotated[str, StringConstraints(min_length=1, max_length=32), STORABLE]
 
 
-class ContentVersion(BaseModel):
-    version: int
-    body: dict[str, Any] = Field(
-        description="the generated content: a Tutorial, a ResourceList or a Quiz"
-    )
-    model: str
-    instructions: str | None
+class _Version(BaseModel):
+    version: int = Field(ge=1)
+    model: str = Field(description="the LLM model that wrote it")
+    instructions: str | None = Field(description="regeneration instructions it was asked with")
     created_at: datetime
 
 
-class ContentItemOut(BaseModel):
-    kind: ContentKind
+class TutorialVersion(_Version):
+    body: Tutorial
+
+
+class ResourcesVersion(_Version):
+    body: ResourceList
+
+
+class QuizVersion(_Version):
+    body: Quiz
+
+
+class _Item(BaseModel):
     status: ItemStatus
     version: int = Field(description="latest stored version (0: none yet)")
     versions: list[int] = Field(description="every stored version")
     error: str | None
-    result: ContentVersion | None = Field(description="the latest version, or the one asked for")
+
+
+class TutorialItem(_Item):
+    kind: Literal[ContentKind.tutorial]
+    result: TutorialVersion | None = Field(description="the latest version, or the one asked for")
+
+
+class ResourcesItem(_Item):
+    kind: Literal[ContentKind.resources]
+    result: ResourcesVersion | None = Field(description="the latest version, or the one asked for")
+
+
+class QuizItem(_Item):
+    kind: Literal[ContentKind.quiz]
+    result: QuizVersion | None = Field(description="the latest version, or the one asked for")
+
+
+ContentItemOut = Annotated[TutorialItem | ResourcesItem | QuizItem, Field(discriminator="kind")]
+CONTENT_ITEM: TypeAdapter[TutorialItem | ResourcesItem | QuizItem] = TypeAdapter(ContentItemOut)
 
 
 class ConceptOut(BaseModel):

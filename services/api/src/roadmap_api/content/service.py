@@ -9,9 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from roadmap_api import audit, quotas
 from roadmap_api.content.schemas import (
+    CONTENT_ITEM,
     ConceptOut,
     ContentItemOut,
-    ContentVersion,
     ProgressOut,
     QuestionResult,
     QuizAttemptIn,
@@ -64,25 +64,29 @@ async def concept(
         estimated_hours=found.estimated_hours,
         prerequisites=list(found.prerequisites),
         completed=bool(mark and mark.completed),
-        content={
-            kind: ContentItemOut(
-                kind=kind,
-                status=c.item.status,
-                version=c.item.version,
-                versions=c.versions,
-                error=c.item.error,
-                result=None
-                if c.result is None
-                else ContentVersion(
-                    version=c.result.version,
-                    body=c.result.body,
-                    model=c.result.model,
-                    instructions=c.result.instructions,
-                    created_at=c.result.created_at,
-                ),
-            )
-            for kind, c in content.items()
-        },
+        content={kind: _item(kind, c) for kind, c in content.items()},
+    )
+
+
+def _item(kind: ContentKind, c: job_reads.ItemContent) -> ContentItemOut:
+    result = None
+    if c.result is not None:
+        result = {
+            "version": c.result.version,
+            "body": c.result.body,
+            "model": c.result.model,
+            "instructions": c.result.instructions,
+            "created_at": c.result.created_at,
+        }
+    return CONTENT_ITEM.validate_python(
+        {
+            "kind": kind,
+            "status": c.item.status,
+            "version": c.item.version,
+            "versions": c.versions,
+            "error": c.item.error,
+            "result": result,
+        }
     )
 
 

@@ -18,7 +18,7 @@ from roadmap_core.metrics.exposition import bearer_matches
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", operation_id="health_live")
 async def healthz() -> Alive:
     """The process is up (checks nothing else)."""
     return Alive()
@@ -26,6 +26,7 @@ async def healthz() -> Alive:
 
 @router.get(
     "/readyz",
+    operation_id="health_ready",
     response_model=Readiness,
     responses={503: {"model": Readiness, "description": "Not ready; `checks` says why"}},
 )
@@ -39,6 +40,7 @@ async def readyz(services: ServicesDep) -> JSONResponse:
 
 @router.get(
     "/metrics",
+    operation_id="metrics_scrape",
     response_class=Response,
     responses={
         200: {"content": {"text/plain": {"schema": {"type": "string"}}}},

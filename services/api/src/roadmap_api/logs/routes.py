@@ -18,7 +18,11 @@ from roadmap_core.text import STORABLE
 router = APIRouter(prefix="/api/v1/roadmaps", tags=["logs"])
 
 
-@router.get("/{roadmap_id}/logs", responses={**AUTH_ERRORS, **errors(400, 404, 422)})
+@router.get(
+    "/{roadmap_id}/logs",
+    operation_id="roadmap_logs_list",
+    responses={**AUTH_ERRORS, **errors(400, 404, 422)},
+)
 async def get_logs(
     roadmap_id: uuid.UUID,
     user: CurrentUser,

@@ -32,6 +32,7 @@ SPENDING_ERRORS = {**STATE_ERRORS, **errors(429)}
 
 @router.post(
     "",
+    operation_id="roadmaps_create",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobAccepted,
     responses={**AUTH_ERRORS, **errors(413, 422, 429)},
@@ -50,7 +51,7 @@ async def submit_roadmap(
     )
 
 
-@router.get("", responses={**AUTH_ERRORS, **errors(400, 422)})
+@router.get("", operation_id="roadmaps_list", responses={**AUTH_ERRORS, **errors(400, 422)})
 async def list_roadmaps(
     user: CurrentUser,
     session: SessionDep,
@@ -62,7 +63,7 @@ async def list_roadmaps(
     return await service.list_own(session, user, status=status, limit=limit, cursor=cursor)
 
 
-@router.get("/{roadmap_id}", responses=ID_ERRORS)
+@router.get("/{roadmap_id}", operation_id="roadmaps_get", responses=ID_ERRORS)
 async def get_roadmap(
     roadmap_id: uuid.UUID, user: CurrentUser, session: SessionDep
 ) -> RoadmapDetail:
@@ -72,6 +73,7 @@ async def get_roadmap(
 
 @router.get(
     "/{roadmap_id}/events",
+    operation_id="roadmap_events_follow",
     response_class=EventSourceResponse,
     responses={
         200: {
@@ -104,7 +106,10 @@ async def follow_roadmap(
 
 
 @router.post(
-    "/{roadmap_id}/review", status_code=status.HTTP_202_ACCEPTED, responses=SPENDING_ERRORS
+    "/{roadmap_id}/review",
+    operation_id="roadmaps_review",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=SPENDING_ERRORS,
 )
 async def review_roadmap(
     roadmap_id: uuid.UUID,
@@ -117,7 +122,12 @@ async def review_roadmap(
     return await service.review(session, services, user, roadmap_id, body)
 
 
-@router.post("/{roadmap_id}/cancel", status_code=status.HTTP_202_ACCEPTED, responses=STATE_ERRORS)
+@router.post(
+    "/{roadmap_id}/cancel",
+    operation_id="roadmaps_cancel",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=STATE_ERRORS,
+)
 async def cancel_roadmap(
     roadmap_id: uuid.UUID, user: CurrentUser, session: SessionDep, services: ServicesDep
 ) -> JobAccepted:
@@ -125,7 +135,12 @@ async def cancel_roadmap(
     return await service.cancel(session, services, user, roadmap_id)
 
 
-@router.post("/{roadmap_id}/retry", status_code=status.HTTP_202_ACCEPTED, responses=SPENDING_ERRORS)
+@router.post(
+    "/{roadmap_id}/retry",
+    operation_id="roadmaps_retry",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=SPENDING_ERRORS,
+)
 async def retry_roadmap(
     roadmap_id: uuid.UUID, user: CurrentUser, session: SessionDep, services: ServicesDep
 ) -> JobAccepted:
@@ -133,7 +148,12 @@ async def retry_roadmap(
     return await service.retry(session, services, user, roadmap_id)
 
 
-@router.delete("/{roadmap_id}", status_code=status.HTTP_204_NO_CONTENT, responses=ID_ERRORS)
+@router.delete(
+    "/{roadmap_id}",
+    operation_id="roadmaps_delete",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=ID_ERRORS,
+)
 async def delete_roadmap(
     roadmap_id: uuid.UUID, user: CurrentUser, session: SessionDep, services: ServicesDep
 ) -> Response:

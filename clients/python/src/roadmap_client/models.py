@@ -1,0 +1,1356 @@
+"""Models of the Roadmap Agent API, generated from services/api/openapi.json by
+datamodel-code-generator: do not edit; run `uv run roadmap openapi` after an API change.
+"""
+
+from __future__ import annotations
+
+# ruff: noqa
+
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import (
+    AnyUrl,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    RootModel,
+    SecretStr,
+    StringConstraints,
+)
+
+
+class Alive(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    status: Annotated[Literal["ok"], Field(title="Status")] = "ok"
+
+
+class ApiKeyCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    name: Annotated[str, Field(max_length=100, min_length=1, title="Name")]
+
+
+class ApiKeyCreated(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    id: Annotated[UUID, Field(title="Id")]
+    name: Annotated[str, Field(title="Name")]
+    prefix: Annotated[
+        str,
+        Field(
+            description="the first characters of the key, to recognise it",
+            title="Prefix",
+        ),
+    ]
+    created_at: Annotated[AwareDatetime, Field(title="Created At")]
+    last_used_at: Annotated[AwareDatetime | None, Field(title="Last Used At")]
+    revoked_at: Annotated[AwareDatetime | None, Field(title="Revoked At")]
+    key: Annotated[str, Field(description="the full key; shown only in this response", title="Key")]
+
+
+class ApiKeyOut(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    id: Annotated[UUID, Field(title="Id")]
+    name: Annotated[str, Field(title="Name")]
+    prefix: Annotated[
+        str,
+        Field(
+            description="the first characters of the key, to recognise it",
+            title="Prefix",
+        ),
+    ]
+    created_at: Annotated[AwareDatetime, Field(title="Created At")]
+    last_used_at: Annotated[AwareDatetime | None, Field(title="Last Used At")]
+    revoked_at: Annotated[AwareDatetime | None, Field(title="Revoked At")]
+
+
+class GrantType(RootModel[str]):
+    root: Annotated[str, Field(pattern="^password$", title="Grant Type")]
+
+
+class BodyAuthTokenCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    username: Annotated[
+        str,
+        Field(description="the email", max_length=320, min_length=1, title="Username"),
+    ]
+    password: Annotated[str, Field(max_length=128, min_length=1, title="Password")]
+    grant_type: Annotated[GrantType | None, Field(title="Grant Type")] = None
+    scope: Annotated[str | None, Field(max_length=200, title="Scope")] = ""
+
+
+class Check(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    ok: Annotated[bool, Field(title="Ok")]
+    detail: Annotated[str | None, Field(title="Detail")] = None
+    duration_ms: Annotated[float | None, Field(title="Duration Ms")] = None
+
+
+class FieldError(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    loc: Annotated[list[str | int], Field(title="Loc")]
+    msg: Annotated[str, Field(title="Msg")]
+    type: Annotated[str, Field(title="Type")]
+
+
+class Links(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    self: Annotated[str, Field(title="Self")]
+    events: Annotated[str, Field(title="Events")]
+    logs: Annotated[str, Field(title="Logs")]
+
+
+class LogOut(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    event_id: Annotated[UUID, Field(title="Event Id")]
+    ts: Annotated[AwareDatetime, Field(title="Ts")]
+    level: Annotated[Literal["debug", "info", "warning", "error"], Field(title="LogLevel")]
+    category: Annotated[
+        Literal["workflow", "llm", "content", "review", "system", "api"],
+        Field(title="LogCategory"),
+    ]
+    step: Annotated[
+        str | None,
+        Field(description="the pipeline step or API action it belongs to", title="Step"),
+    ]
+    message: Annotated[str, Field(title="Message")]
+    concept_id: Annotated[UUID | None, Field(title="Concept Id")]
+    duration_ms: Annotated[float | None, Field(title="Duration Ms")]
+    details: Annotated[
+        dict[str, Any],
+        Field(
+            description="Free-form: structured context of the event, for people reading logs. Its keys depend on `category` and `step` and may change without notice (for `llm`: `model`, `prompt_tokens`, `completion_tokens`, `cost_usd`, `outcome`, `item_id`; for a failed step: `error_type`, `error`). Do not parse it for decisions: the roadmap, its items and the event stream carry the same facts as typed fields.",
+            title="Details",
+        ),
+    ]
+
+
+class LogPage(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    items: Annotated[list[LogOut], Field(title="Items")]
+    next_cursor: Annotated[str | None, Field(title="Next Cursor")]
+
+
+class Problem(BaseModel):
+    """
+    RFC 9457 problem details, with a request id and (for 422) the invalid fields.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    type: Annotated[
+        str | None,
+        Field(examples=["urn:roadmap-agent:problem:not-found"], title="Type"),
+    ] = "about:blank"
+    title: Annotated[str, Field(title="Title")]
+    status: Annotated[int, Field(title="Status")]
+    detail: Annotated[str | None, Field(title="Detail")] = None
+    request_id: Annotated[str | None, Field(title="Request Id")] = None
+    errors: Annotated[
+        list[FieldError] | None,
+        Field(description="422: the invalid fields", title="Errors"),
+    ] = None
+    quota: Annotated[
+        str | None, Field(description="429: which quota was reached", title="Quota")
+    ] = None
+    limit: Annotated[int | None, Field(description="429: that quota's limit", title="Limit")] = None
+    status_now: Annotated[
+        str | None,
+        Field(
+            description="409: the roadmap's status that did not allow the change",
+            title="Status Now",
+        ),
+    ] = None
+
+
+class Progress(BaseModel):
+    """
+    Content items of a roadmap by state: the same shape in every response and event.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    total: Annotated[
+        int, Field(description="content items (three per concept)", ge=0, title="Total")
+    ]
+    done: Annotated[int, Field(description="generated and stored", ge=0, title="Done")]
+    failed: Annotated[
+        int,
+        Field(
+            description="failed for good (a retry can queue them again)",
+            ge=0,
+            title="Failed",
+        ),
+    ]
+    pending: Annotated[
+        int,
+        Field(
+            description="not finished yet (pending, queued or running)",
+            ge=0,
+            title="Pending",
+        ),
+    ]
+    cancelled: Annotated[
+        int, Field(description="stopped by a cancellation", ge=0, title="Cancelled")
+    ]
+
+
+class ProgressIn(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    completed: Annotated[bool, Field(title="Completed")]
+
+
+class ProgressOut(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    concept_id: Annotated[UUID, Field(title="Concept Id")]
+    completed: Annotated[bool, Field(title="Completed")]
+    completed_at: Annotated[AwareDatetime | None, Field(title="Completed At")]
+    updated_at: Annotated[AwareDatetime, Field(title="Updated At")]
+
+
+class QuestionResult(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    question_id: Annotated[str, Field(title="Question Id")]
+    correct: Annotated[bool, Field(title="Correct")]
+    expected: Annotated[list[int], Field(title="Expected")]
+    explanation: Annotated[str, Field(title="Explanation")]
+
+
+class QueueOut(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    name: Annotated[str, Field(title="Name")]
+    depth: Annotated[int, Field(title="Depth")]
+    oldest_age_s: Annotated[
+        float | None,
+        Field(description="age of the oldest waiting message", title="Oldest Age S"),
+    ]
+
+
+class Answer(RootModel[int]):
+    root: Annotated[int, Field(ge=0, le=7)]
+
+
+class QuizAttemptIn(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    answers: Annotated[
+        dict[Annotated[str, StringConstraints(min_length=1, max_length=32)], list[Answer]],
+        Field(
+            description="question id → indexes of the chosen options",
+            max_length=20,
+            title="Answers",
+        ),
+    ]
+
+
+class QuizAttemptOut(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    id: Annotated[UUID, Field(title="Id")]
+    quiz_version: Annotated[int, Field(title="Quiz Version")]
+    score: Annotated[
+        float,
+        Field(
+            description="share of questions answered correctly",
+            ge=0.0,
+            le=1.0,
+            title="Score",
+        ),
+    ]
+    correct: Annotated[int, Field(title="Correct")]
+    total: Annotated[int, Field(title="Total")]
+    results: Annotated[list[QuestionResult], Field(title="Results")]
+    created_at: Annotated[AwareDatetime, Field(title="Created At")]
+
+
+class Option(RootModel[str]):
+    root: Annotated[str, Field(max_length=200, min_length=1)]
+
+
+class QuizQuestion(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    id: Annotated[str, Field(max_length=32, min_length=1, title="Id")]
+    type: Annotated[
+        Literal["single_choice", "multiple_choice", "true_false"],
+        Field(title="QuestionType"),
+    ]
+    prompt: Annotated[str, Field(max_length=2000, min_length=1, title="Prompt")]
+    options: Annotated[list[Option], Field(max_length=8, min_length=2, title="Options")]
+    correct: Annotated[list[int], Field(max_length=8, min_length=1, title="Correct")]
+    explanation: Annotated[str, Field(max_length=4000, title="Explanation")]
+
+
+class Readiness(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    status: Annotated[Literal["ready", "not_ready"], Field(title="Status")]
+    checks: Annotated[dict[str, Check], Field(title="Checks")]
+
+
+class RegenerateAccepted(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    id: Annotated[UUID, Field(title="Id")]
+    concept_id: Annotated[UUID, Field(title="Concept Id")]
+    kinds: Annotated[list[Literal["tutorial", "resources", "quiz"]], Field(title="Kinds")]
+    status: Annotated[str, Field(title="Status")]
+    links: Links
+
+
+class Instructions(RootModel[str]):
+    root: Annotated[str, Field(max_length=2000, min_length=1, title="Instructions")]
+
+
+class RegenerateIn(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    kinds: Annotated[
+        list[Literal["tutorial", "resources", "quiz"]],
+        Field(max_length=3, min_length=1, title="Kinds"),
+    ]
+    instructions: Annotated[Instructions | None, Field(title="Instructions")] = None
+
+
+class DisplayName(RootModel[str]):
+    root: Annotated[str, Field(max_length=100, min_length=1, title="Display Name")]
+
+
+class RegisterRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    email: Annotated[EmailStr, Field(max_length=320, title="Email")]
+    password: Annotated[SecretStr, Field(max_length=128, min_length=1, title="Password")]
+    display_name: Annotated[DisplayName | None, Field(title="Display Name")] = None
+
+
+class Feedback(RootModel[str]):
+    root: Annotated[str, Field(max_length=4000, min_length=1, title="Feedback")]
+
+
+class ReviewDecisionIn(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    approve: Annotated[bool, Field(title="Approve")]
+    feedback: Annotated[Feedback | None, Field(title="Feedback")] = None
+
+
+class ReviewOut(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    round: Annotated[int, Field(title="Round")]
+    decision: Annotated[
+        Literal["pending", "approved", "changes_requested"],
+        Field(title="ReviewDecision"),
+    ]
+    feedback: Annotated[str | None, Field(title="Feedback")]
+    created_at: Annotated[AwareDatetime, Field(title="Created At")]
+    decided_at: Annotated[AwareDatetime | None, Field(title="Decided At")]
+
+
+class LearningStyle(RootModel[str]):
+    root: Annotated[str, Field(max_length=200, title="Learning Style")]
+
+
+class Background(RootModel[str]):
+    root: Annotated[str, Field(max_length=2000, title="Background")]
+
+
+class RoadmapRequest(BaseModel):
+    """
+    What a learner asks for. Stored verbatim on the job row; never rewritten.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    goal: Annotated[str, Field(max_length=500, min_length=3, title="Goal")]
+    level: Annotated[Literal["beginner", "intermediate", "advanced"], Field(title="Level")]
+    weekly_hours: Annotated[float, Field(gt=0.0, le=80.0, title="Weekly Hours")]
+    weeks: Annotated[int, Field(ge=1, le=104, title="Weeks")]
+    language: Annotated[
+        str | None,
+        Field(pattern="^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8}){0,2}$", title="Language"),
+    ] = "en"
+    learning_style: Annotated[LearningStyle | None, Field(title="Learning Style")] = None
+    background: Annotated[Background | None, Field(title="Background")] = None
+    review: Annotated[bool | None, Field(title="Review")] = False
+
+
+class RoadmapSummary(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    id: Annotated[UUID, Field(title="Id")]
+    status: Annotated[
+        Literal[
+            "queued",
+            "planning",
+            "awaiting_review",
+            "generating",
+            "completed",
+            "partial_failure",
+            "failed",
+            "cancelled",
+        ],
+        Field(title="JobStatus"),
+    ]
+    current_step: Annotated[
+        Literal[
+            "queued",
+            "intent_analysis",
+            "curriculum_design",
+            "validation",
+            "repair",
+            "awaiting_review",
+            "revision",
+            "content_generation",
+            "done",
+        ],
+        Field(title="JobStep"),
+    ]
+    title: Annotated[str | None, Field(title="Title")]
+    goal: Annotated[str, Field(title="Goal")]
+    progress: Progress
+    created_at: Annotated[AwareDatetime, Field(title="Created At")]
+    updated_at: Annotated[AwareDatetime, Field(title="Updated At")]
+    links: Links
+
+
+class TokenOut(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    access_token: Annotated[str, Field(title="Access Token")]
+    token_type: Annotated[Literal["bearer"], Field(title="Token Type")] = "bearer"
+    expires_in: Annotated[
+        int, Field(description="seconds until the token expires", title="Expires In")
+    ]
+
+
+class Tutorial(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    title: Annotated[str, Field(max_length=200, min_length=1, title="Title")]
+    markdown: Annotated[str, Field(max_length=60000, min_length=1, title="Markdown")]
+    estimated_minutes: Annotated[int, Field(ge=1, le=600, title="Estimated Minutes")]
+
+
+class TutorialVersion(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    version: Annotated[int, Field(ge=1, title="Version")]
+    model: Annotated[str, Field(description="the LLM model that wrote it", title="Model")]
+    instructions: Annotated[
+        str | None,
+        Field(
+            description="regeneration instructions it was asked with",
+            title="Instructions",
+        ),
+    ]
+    created_at: Annotated[AwareDatetime, Field(title="Created At")]
+    body: Tutorial
+
+
+class Usage(BaseModel):
+    """
+    LLM usage of a roadmap so far.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    prompt_tokens: Annotated[int, Field(ge=0, title="Prompt Tokens")]
+    completion_tokens: Annotated[int, Field(ge=0, title="Completion Tokens")]
+    cost_usd: Annotated[
+        float,
+        Field(
+            description="estimated from the model's list price",
+            ge=0.0,
+            title="Cost Usd",
+        ),
+    ]
+    llm_calls: Annotated[int, Field(ge=0, title="Llm Calls")]
+
+
+class UserOut(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    id: Annotated[UUID, Field(title="Id")]
+    email: Annotated[str, Field(title="Email")]
+    display_name: Annotated[str | None, Field(title="Display Name")]
+    is_admin: Annotated[bool, Field(title="Is Admin")]
+    created_at: Annotated[AwareDatetime, Field(title="Created At")]
+
+
+class WorkerOut(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    instance: Annotated[str, Field(title="Instance")]
+    last_seen_s: Annotated[
+        float,
+        Field(description="seconds since its last heartbeat", title="Last Seen S"),
+    ]
+    info: Annotated[
+        dict[str, Any],
+        Field(
+            description="Free-form: what the worker reported in its last heartbeat (pid, pool, concurrency, loop lag…); the keys differ by worker type and version and are for operators, not programs.",
+            title="Info",
+        ),
+    ]
+
+
+class CancelledEvent(BaseModel):
+    """
+    Terminal: the roadmap was cancelled (or deleted) while it was active.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    status: Annotated[Literal["cancelled"], Field(title="Status")] = "cancelled"
+    progress: Progress
+
+
+class Prerequisite(RootModel[str]):
+    root: Annotated[str, Field(pattern="^[a-z0-9][a-z0-9-]{0,63}$")]
+
+
+class Concept(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    id: Annotated[str, Field(pattern="^[a-z0-9][a-z0-9-]{0,63}$", title="Id")]
+    title: Annotated[str, Field(max_length=200, min_length=1, title="Title")]
+    summary: Annotated[str, Field(max_length=4000, title="Summary")]
+    difficulty: Annotated[int, Field(ge=1, le=5, title="Difficulty")]
+    estimated_hours: Annotated[float, Field(gt=0.0, le=200.0, title="Estimated Hours")]
+    prerequisites: Annotated[
+        list[Prerequisite] | None, Field(max_length=20, title="Prerequisites")
+    ] = None
+
+
+class FailedEvent(BaseModel):
+    """
+    Terminal: the roadmap failed (planning could not produce a valid plan).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    status: Annotated[Literal["failed"], Field(title="Status")] = "failed"
+    error: Annotated[str | None, Field(title="Error")]
+    progress: Progress
+
+
+class FailedItem(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    item_id: Annotated[UUID, Field(title="Item Id")]
+    concept_id: Annotated[UUID, Field(title="Concept Id")]
+    concept_key: Annotated[str, Field(title="Concept Key")]
+    kind: Annotated[Literal["tutorial", "resources", "quiz"], Field(title="ContentKind")]
+    error: Annotated[str | None, Field(title="Error")]
+
+
+class ItemEvent(BaseModel):
+    """
+    A content item (one kind of one concept) changed state.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    item_id: Annotated[UUID, Field(title="Item Id")]
+    concept_id: Annotated[UUID, Field(title="Concept Id")]
+    concept_key: Annotated[str | None, Field(title="Concept Key")]
+    kind: Annotated[Literal["tutorial", "resources", "quiz"], Field(title="ContentKind")]
+    status: Annotated[
+        Literal["pending", "queued", "running", "succeeded", "failed", "cancelled"],
+        Field(title="ItemStatus"),
+    ]
+    version: Annotated[
+        int | None,
+        Field(description="the version stored, once stored", title="Version"),
+    ] = None
+    error: Annotated[str | None, Field(title="Error")] = None
+    progress: Progress
+
+
+class Module(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    title: Annotated[str, Field(max_length=200, min_length=1, title="Title")]
+    description: Annotated[str | None, Field(max_length=4000, title="Description")] = ""
+    concepts: Annotated[list[Concept], Field(max_length=50, title="Concepts")]
+
+
+class ReviewState(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    round: Annotated[int, Field(ge=1, title="Round")]
+    decision: Annotated[
+        Literal["pending", "approved", "changes_requested"],
+        Field(title="ReviewDecision"),
+    ]
+    round_id: Annotated[UUID, Field(title="Round Id")]
+
+
+class SnapshotEvent(BaseModel):
+    """
+    First event of a stream that starts without (or after a gap in) the client's history:
+    the roadmap's state as stored.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    id: Annotated[UUID, Field(title="Id")]
+    status: Annotated[
+        Literal[
+            "queued",
+            "planning",
+            "awaiting_review",
+            "generating",
+            "completed",
+            "partial_failure",
+            "failed",
+            "cancelled",
+        ],
+        Field(title="JobStatus"),
+    ]
+    current_step: Annotated[
+        Literal[
+            "queued",
+            "intent_analysis",
+            "curriculum_design",
+            "validation",
+            "repair",
+            "awaiting_review",
+            "revision",
+            "content_generation",
+            "done",
+        ],
+        Field(title="JobStep"),
+    ]
+    title: Annotated[str | None, Field(title="Title")]
+    error: Annotated[str | None, Field(title="Error")]
+    progress: Progress
+    usage: Usage
+    review: ReviewState | None
+    updated_at: Annotated[AwareDatetime, Field(title="Updated At")]
+
+
+class Stage(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    title: Annotated[str, Field(max_length=200, min_length=1, title="Title")]
+    description: Annotated[str | None, Field(max_length=4000, title="Description")] = ""
+    modules: Annotated[list[Module], Field(max_length=20, title="Modules")]
+
+
+class StatusEvent(BaseModel):
+    """
+    The roadmap changed status (planning started, review, approve, revise, retry, …).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    status: Annotated[
+        Literal[
+            "queued",
+            "planning",
+            "awaiting_review",
+            "generating",
+            "completed",
+            "partial_failure",
+            "failed",
+            "cancelled",
+        ],
+        Field(title="JobStatus"),
+    ]
+    step: Annotated[
+        Literal[
+            "queued",
+            "intent_analysis",
+            "curriculum_design",
+            "validation",
+            "repair",
+            "awaiting_review",
+            "revision",
+            "content_generation",
+            "done",
+        ],
+        Field(title="JobStep"),
+    ]
+
+
+class StepEvent(BaseModel):
+    """
+    Planning moved on to another step.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    step: Annotated[
+        Literal[
+            "queued",
+            "intent_analysis",
+            "curriculum_design",
+            "validation",
+            "repair",
+            "awaiting_review",
+            "revision",
+            "content_generation",
+            "done",
+        ],
+        Field(title="JobStep"),
+    ]
+
+
+class ProgressStreamItem1(BaseModel):
+    """
+    One event of a roadmap's progress stream, as its wire fields: `event` (the type), `data` (the payload as JSON), `id` (the stream position) and `retry`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    event: Literal["snapshot"]
+    data: Annotated[
+        str,
+        Field(
+            json_schema_extra={
+                "contentMediaType": "application/json",
+                "contentSchema": {"$ref": "#/components/schemas/SnapshotEvent"},
+            }
+        ),
+    ]
+    id: Annotated[str | None, Field(pattern="^[0-9]+-[0-9]+$")] = None
+    retry: Annotated[int | None, Field(ge=0)] = None
+
+
+class ProgressStreamItem2(BaseModel):
+    """
+    One event of a roadmap's progress stream, as its wire fields: `event` (the type), `data` (the payload as JSON), `id` (the stream position) and `retry`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    event: Literal["status"]
+    data: Annotated[
+        str,
+        Field(
+            json_schema_extra={
+                "contentMediaType": "application/json",
+                "contentSchema": {"$ref": "#/components/schemas/StatusEvent"},
+            }
+        ),
+    ]
+    id: Annotated[str | None, Field(pattern="^[0-9]+-[0-9]+$")] = None
+    retry: Annotated[int | None, Field(ge=0)] = None
+
+
+class ProgressStreamItem3(BaseModel):
+    """
+    One event of a roadmap's progress stream, as its wire fields: `event` (the type), `data` (the payload as JSON), `id` (the stream position) and `retry`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    event: Literal["step"]
+    data: Annotated[
+        str,
+        Field(
+            json_schema_extra={
+                "contentMediaType": "application/json",
+                "contentSchema": {"$ref": "#/components/schemas/StepEvent"},
+            }
+        ),
+    ]
+    id: Annotated[str | None, Field(pattern="^[0-9]+-[0-9]+$")] = None
+    retry: Annotated[int | None, Field(ge=0)] = None
+
+
+class ProgressStreamItem4(BaseModel):
+    """
+    One event of a roadmap's progress stream, as its wire fields: `event` (the type), `data` (the payload as JSON), `id` (the stream position) and `retry`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    event: Literal["item"]
+    data: Annotated[
+        str,
+        Field(
+            json_schema_extra={
+                "contentMediaType": "application/json",
+                "contentSchema": {"$ref": "#/components/schemas/ItemEvent"},
+            }
+        ),
+    ]
+    id: Annotated[str | None, Field(pattern="^[0-9]+-[0-9]+$")] = None
+    retry: Annotated[int | None, Field(ge=0)] = None
+
+
+class ProgressStreamItem5(BaseModel):
+    """
+    One event of a roadmap's progress stream, as its wire fields: `event` (the type), `data` (the payload as JSON), `id` (the stream position) and `retry`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    event: Literal["review_required"]
+    data: Annotated[
+        str,
+        Field(
+            json_schema_extra={
+                "contentMediaType": "application/json",
+                "contentSchema": {"$ref": "#/components/schemas/ReviewRequiredEvent"},
+            }
+        ),
+    ]
+    id: Annotated[str | None, Field(pattern="^[0-9]+-[0-9]+$")] = None
+    retry: Annotated[int | None, Field(ge=0)] = None
+
+
+class ProgressStreamItem6(BaseModel):
+    """
+    One event of a roadmap's progress stream, as its wire fields: `event` (the type), `data` (the payload as JSON), `id` (the stream position) and `retry`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    event: Literal["completed"]
+    data: Annotated[
+        str,
+        Field(
+            json_schema_extra={
+                "contentMediaType": "application/json",
+                "contentSchema": {"$ref": "#/components/schemas/CompletedEvent"},
+            }
+        ),
+    ]
+    id: Annotated[str | None, Field(pattern="^[0-9]+-[0-9]+$")] = None
+    retry: Annotated[int | None, Field(ge=0)] = None
+
+
+class ProgressStreamItem7(BaseModel):
+    """
+    One event of a roadmap's progress stream, as its wire fields: `event` (the type), `data` (the payload as JSON), `id` (the stream position) and `retry`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    event: Literal["failed"]
+    data: Annotated[
+        str,
+        Field(
+            json_schema_extra={
+                "contentMediaType": "application/json",
+                "contentSchema": {"$ref": "#/components/schemas/FailedEvent"},
+            }
+        ),
+    ]
+    id: Annotated[str | None, Field(pattern="^[0-9]+-[0-9]+$")] = None
+    retry: Annotated[int | None, Field(ge=0)] = None
+
+
+class ProgressStreamItem8(BaseModel):
+    """
+    One event of a roadmap's progress stream, as its wire fields: `event` (the type), `data` (the payload as JSON), `id` (the stream position) and `retry`.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    event: Literal["cancelled"]
+    data: Annotated[
+        str,
+        Field(
+            json_schema_extra={
+                "contentMediaType": "application/json",
+                "contentSchema": {"$ref": "#/components/schemas/CancelledEvent"},
+            }
+        ),
+    ]
+    id: Annotated[str | None, Field(pattern="^[0-9]+-[0-9]+$")] = None
+    retry: Annotated[int | None, Field(ge=0)] = None
+
+
+class ProgressStreamItem(
+    RootModel[
+        ProgressStreamItem1
+        | ProgressStreamItem2
+        | ProgressStreamItem3
+        | ProgressStreamItem4
+        | ProgressStreamItem5
+        | ProgressStreamItem6
+        | ProgressStreamItem7
+        | ProgressStreamItem8
+    ]
+):
+    root: Annotated[
+        ProgressStreamItem1
+        | ProgressStreamItem2
+        | ProgressStreamItem3
+        | ProgressStreamItem4
+        | ProgressStreamItem5
+        | ProgressStreamItem6
+        | ProgressStreamItem7
+        | ProgressStreamItem8,
+        Field(
+            description="One event of a roadmap's progress stream, as its wire fields: `event` (the type), `data` (the payload as JSON), `id` (the stream position) and `retry`.",
+            title="ProgressStreamItem",
+        ),
+    ]
+
+
+class AdminRoadmapSummary(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    id: Annotated[UUID, Field(title="Id")]
+    status: Annotated[
+        Literal[
+            "queued",
+            "planning",
+            "awaiting_review",
+            "generating",
+            "completed",
+            "partial_failure",
+            "failed",
+            "cancelled",
+        ],
+        Field(title="JobStatus"),
+    ]
+    current_step: Annotated[
+        Literal[
+            "queued",
+            "intent_analysis",
+            "curriculum_design",
+            "validation",
+            "repair",
+            "awaiting_review",
+            "revision",
+            "content_generation",
+            "done",
+        ],
+        Field(title="JobStep"),
+    ]
+    title: Annotated[str | None, Field(title="Title")]
+    goal: Annotated[str, Field(title="Goal")]
+    progress: Progress
+    created_at: Annotated[AwareDatetime, Field(title="Created At")]
+    updated_at: Annotated[AwareDatetime, Field(title="Updated At")]
+    links: Links
+    owner_id: Annotated[UUID, Field(title="Owner Id")]
+    owner_email: Annotated[str | None, Field(title="Owner Email")]
+
+
+class ApiKeyList(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    items: Annotated[list[ApiKeyOut], Field(title="Items")]
+
+
+class ItemState(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    status: Annotated[
+        Literal["pending", "queued", "running", "succeeded", "failed", "cancelled"],
+        Field(title="ItemStatus"),
+    ]
+    version: Annotated[
+        int, Field(description="latest stored version (0: none yet)", title="Version")
+    ]
+    error: Annotated[str | None, Field(title="Error")] = None
+
+
+class JobAccepted(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    id: Annotated[UUID, Field(title="Id")]
+    status: Annotated[
+        Literal[
+            "queued",
+            "planning",
+            "awaiting_review",
+            "generating",
+            "completed",
+            "partial_failure",
+            "failed",
+            "cancelled",
+        ],
+        Field(title="JobStatus"),
+    ]
+    links: Links
+
+
+class QueuesOut(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    queues: Annotated[list[QueueOut], Field(title="Queues")]
+    workers: Annotated[dict[str, list[WorkerOut]], Field(title="Workers")]
+
+
+class Quiz(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    questions: Annotated[list[QuizQuestion], Field(max_length=20, min_length=1, title="Questions")]
+
+
+class QuizVersion(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    version: Annotated[int, Field(ge=1, title="Version")]
+    model: Annotated[str, Field(description="the LLM model that wrote it", title="Model")]
+    instructions: Annotated[
+        str | None,
+        Field(
+            description="regeneration instructions it was asked with",
+            title="Instructions",
+        ),
+    ]
+    created_at: Annotated[AwareDatetime, Field(title="Created At")]
+    body: Quiz
+
+
+class Resource(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    title: Annotated[str, Field(max_length=200, min_length=1, title="Title")]
+    url: Annotated[AnyUrl, Field(title="Url")]
+    type: Annotated[
+        Literal[
+            "article",
+            "video",
+            "book",
+            "course",
+            "documentation",
+            "exercise",
+            "tool",
+            "other",
+        ],
+        Field(title="ResourceType"),
+    ]
+    description: Annotated[str | None, Field(max_length=4000, title="Description")] = ""
+
+
+class ResourceList(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    resources: Annotated[list[Resource], Field(max_length=20, min_length=1, title="Resources")]
+
+
+class ResourcesVersion(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    version: Annotated[int, Field(ge=1, title="Version")]
+    model: Annotated[str, Field(description="the LLM model that wrote it", title="Model")]
+    instructions: Annotated[
+        str | None,
+        Field(
+            description="regeneration instructions it was asked with",
+            title="Instructions",
+        ),
+    ]
+    created_at: Annotated[AwareDatetime, Field(title="Created At")]
+    body: ResourceList
+
+
+class RoadmapPage(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    items: Annotated[list[RoadmapSummary], Field(title="Items")]
+    next_cursor: Annotated[str | None, Field(title="Next Cursor")]
+
+
+class TutorialItem(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    status: Annotated[
+        Literal["pending", "queued", "running", "succeeded", "failed", "cancelled"],
+        Field(title="ItemStatus"),
+    ]
+    version: Annotated[
+        int, Field(description="latest stored version (0: none yet)", title="Version")
+    ]
+    versions: Annotated[list[int], Field(description="every stored version", title="Versions")]
+    error: Annotated[str | None, Field(title="Error")]
+    kind: Annotated[Literal["tutorial"], Field(title="Kind")]
+    result: Annotated[
+        TutorialVersion | None,
+        Field(description="the latest version, or the one asked for"),
+    ]
+
+
+class CompletedEvent(BaseModel):
+    """
+    Terminal: every item finished; ``partial_failure`` lists the ones that failed.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    status: Annotated[Literal["completed", "partial_failure"], Field(title="Status")]
+    failed_items: Annotated[list[FailedItem], Field(title="Failed Items")]
+    progress: Progress
+
+
+class Framework(BaseModel):
+    """
+    A curriculum: stages → modules → concepts. Validity beyond shape is checked separately.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    title: Annotated[str, Field(max_length=200, min_length=1, title="Title")]
+    summary: Annotated[str | None, Field(max_length=4000, title="Summary")] = ""
+    stages: Annotated[list[Stage], Field(max_length=50, title="Stages")]
+
+
+class ReviewRequiredEvent(BaseModel):
+    """
+    A plan waits for the learner's decision (``POST /roadmaps/{id}/review``).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    round_id: Annotated[UUID, Field(title="Round Id")]
+    round: Annotated[int, Field(ge=1, title="Round")]
+    framework: Framework
+
+
+class AdminRoadmapPage(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    items: Annotated[list[AdminRoadmapSummary], Field(title="Items")]
+    next_cursor: Annotated[str | None, Field(title="Next Cursor")]
+
+
+class ConceptNode(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    id: Annotated[UUID, Field(title="Id")]
+    key: Annotated[str, Field(title="Key")]
+    title: Annotated[str, Field(title="Title")]
+    summary: Annotated[str, Field(title="Summary")]
+    difficulty: Annotated[int, Field(title="Difficulty")]
+    estimated_hours: Annotated[float, Field(title="Estimated Hours")]
+    prerequisites: Annotated[list[str], Field(title="Prerequisites")]
+    completed: Annotated[bool, Field(description="marked done by you", title="Completed")]
+    content: Annotated[
+        dict[Literal["tutorial", "resources", "quiz"], ItemState],
+        Field(title="Content"),
+    ]
+
+
+class ModuleNode(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    id: Annotated[UUID, Field(title="Id")]
+    title: Annotated[str, Field(title="Title")]
+    description: Annotated[str, Field(title="Description")]
+    concepts: Annotated[list[ConceptNode], Field(title="Concepts")]
+
+
+class QuizItem(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    status: Annotated[
+        Literal["pending", "queued", "running", "succeeded", "failed", "cancelled"],
+        Field(title="ItemStatus"),
+    ]
+    version: Annotated[
+        int, Field(description="latest stored version (0: none yet)", title="Version")
+    ]
+    versions: Annotated[list[int], Field(description="every stored version", title="Versions")]
+    error: Annotated[str | None, Field(title="Error")]
+    kind: Annotated[Literal["quiz"], Field(title="Kind")]
+    result: Annotated[
+        QuizVersion | None,
+        Field(description="the latest version, or the one asked for"),
+    ]
+
+
+class ResourcesItem(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    status: Annotated[
+        Literal["pending", "queued", "running", "succeeded", "failed", "cancelled"],
+        Field(title="ItemStatus"),
+    ]
+    version: Annotated[
+        int, Field(description="latest stored version (0: none yet)", title="Version")
+    ]
+    versions: Annotated[list[int], Field(description="every stored version", title="Versions")]
+    error: Annotated[str | None, Field(title="Error")]
+    kind: Annotated[Literal["resources"], Field(title="Kind")]
+    result: Annotated[
+        ResourcesVersion | None,
+        Field(description="the latest version, or the one asked for"),
+    ]
+
+
+class StageNode(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    id: Annotated[UUID, Field(title="Id")]
+    title: Annotated[str, Field(title="Title")]
+    description: Annotated[str, Field(title="Description")]
+    modules: Annotated[list[ModuleNode], Field(title="Modules")]
+
+
+class ConceptOut(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    id: Annotated[UUID, Field(title="Id")]
+    roadmap_id: Annotated[UUID, Field(title="Roadmap Id")]
+    key: Annotated[str, Field(title="Key")]
+    title: Annotated[str, Field(title="Title")]
+    summary: Annotated[str, Field(title="Summary")]
+    difficulty: Annotated[int, Field(title="Difficulty")]
+    estimated_hours: Annotated[float, Field(title="Estimated Hours")]
+    prerequisites: Annotated[list[str], Field(title="Prerequisites")]
+    completed: Annotated[bool, Field(title="Completed")]
+    content: Annotated[
+        dict[
+            Literal["tutorial", "resources", "quiz"],
+            TutorialItem | ResourcesItem | QuizItem,
+        ],
+        Field(title="Content"),
+    ]
+
+
+class FrameworkOut(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    title: Annotated[str | None, Field(title="Title")]
+    summary: Annotated[str | None, Field(title="Summary")]
+    stages: Annotated[list[StageNode], Field(title="Stages")]
+
+
+class RoadmapDetail(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    id: Annotated[UUID, Field(title="Id")]
+    status: Annotated[
+        Literal[
+            "queued",
+            "planning",
+            "awaiting_review",
+            "generating",
+            "completed",
+            "partial_failure",
+            "failed",
+            "cancelled",
+        ],
+        Field(title="JobStatus"),
+    ]
+    current_step: Annotated[
+        Literal[
+            "queued",
+            "intent_analysis",
+            "curriculum_design",
+            "validation",
+            "repair",
+            "awaiting_review",
+            "revision",
+            "content_generation",
+            "done",
+        ],
+        Field(title="JobStep"),
+    ]
+    title: Annotated[str | None, Field(title="Title")]
+    goal: Annotated[str, Field(title="Goal")]
+    progress: Progress
+    created_at: Annotated[AwareDatetime, Field(title="Created At")]
+    updated_at: Annotated[AwareDatetime, Field(title="Updated At")]
+    links: Links
+    summary: Annotated[str | None, Field(title="Summary")]
+    error: Annotated[str | None, Field(title="Error")]
+    request: Annotated[RoadmapRequest, Field(description="the request as submitted")]
+    usage: Usage
+    started_at: Annotated[AwareDatetime | None, Field(title="Started At")]
+    finished_at: Annotated[AwareDatetime | None, Field(title="Finished At")]
+    review: ReviewOut | None
+    framework: FrameworkOut | None
