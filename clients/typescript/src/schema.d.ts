@@ -1993,6 +1993,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description Resume right after this event: the `id:` of the last event received (`<ms>-<seq>`). Anything else answers 400; at or after a finished roadmap's terminal event, 204. */
                 "last-event-id"?: string | null;
             };
             path: {

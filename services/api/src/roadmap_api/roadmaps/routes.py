@@ -92,7 +92,14 @@ async def follow_roadmap(
     user: CurrentUser,
     session: SessionDep,
     services: ServicesDep,
-    last_event_id: Annotated[str | None, Header()] = None,
+    last_event_id: Annotated[
+        str | None,
+        Header(
+            description="Resume right after this event: the `id:` of the last event received"
+            " (`<ms>-<seq>`). Anything else answers 400; at or after a finished roadmap's"
+            " terminal event, 204."
+        ),
+    ] = None,
 ) -> Response:
     try:
         plan = await events.plan_stream(
