@@ -54,6 +54,7 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     "auth_register": ("POST", f"{API}/auth/register"),
     "auth_token_create": ("POST", f"{API}/auth/token"),
     "me_get": ("GET", f"{API}/me"),
+    "password_change": ("POST", f"{API}/me/password"),
     "api_keys_list": ("GET", f"{API}/me/api-keys"),
     "api_keys_create": ("POST", f"{API}/me/api-keys"),
     "api_keys_revoke": ("DELETE", f"{API}/me/api-keys/{{key_id}}"),
@@ -137,6 +138,11 @@ class _Calls:
     def register(email: str, password: str, display_name: str | None) -> _Call[UserOut]:
         body = _body(email=email, password=password, display_name=display_name)
         return _call("auth_register", _USER, ok=201, json=body)
+
+    @staticmethod
+    def password_change(current: str, new: str) -> _Call[TokenOut]:
+        body = {"current_password": current, "new_password": new}
+        return _call("password_change", TypeAdapter(TokenOut), json=body)
 
     @staticmethod
     def token(email: str, password: str) -> _Call[TokenOut]:
@@ -323,6 +329,13 @@ class RoadmapClient(_Base):
 
     def me(self) -> UserOut:
         return self._run(_call("me_get", _USER))
+
+    def change_password(self, current: str, new: str) -> TokenOut:
+        """Change the password (needs a password login, not an API key). Every earlier token
+        and API key stops working; the new access token is used from now on."""
+        token = self._run(_Calls.password_change(current, new))
+        self.token = token.access_token
+        return token
 
     def create_api_key(self, name: str) -> ApiKeyCreated:
         return self._run(
@@ -518,6 +531,11 @@ class AsyncRoadmapClient(_Base):
 
     async def me(self) -> UserOut:
         return await self._run(_call("me_get", _USER))
+
+    async def change_password(self, current: str, new: str) -> TokenOut:
+        token = await self._run(_Calls.password_change(current, new))
+        self.token = token.access_token
+        return token
 
     async def create_api_key(self, name: str) -> ApiKeyCreated:
         return await self._run(

@@ -33,7 +33,7 @@ class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(
         extra="allow",
     )
-    name: Annotated[str, Field(max_length=100, min_length=1, title="Name")]
+    name: Annotated[str, Field(max_length=100, min_length=1, pattern="^[^\\u0000]*$", title="Name")]
 
 
 class ApiKeyCreated(BaseModel):
@@ -83,11 +83,17 @@ class BodyAuthTokenCreate(BaseModel):
     )
     username: Annotated[
         str,
-        Field(description="the email", max_length=320, min_length=1, title="Username"),
+        Field(
+            description="the email",
+            max_length=320,
+            min_length=1,
+            pattern="^[^\\u0000]*$",
+            title="Username",
+        ),
     ]
     password: Annotated[str, Field(max_length=128, min_length=1, title="Password")]
     grant_type: Annotated[GrantType | None, Field(title="Grant Type")] = None
-    scope: Annotated[str | None, Field(max_length=200, title="Scope")] = ""
+    scope: Annotated[str | None, Field(max_length=200, pattern="^[^\\u0000]*$", title="Scope")] = ""
 
 
 class Check(BaseModel):
@@ -150,6 +156,24 @@ class LogPage(BaseModel):
     )
     items: Annotated[list[LogOut], Field(title="Items")]
     next_cursor: Annotated[str | None, Field(title="Next Cursor")]
+
+
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    current_password: Annotated[
+        SecretStr, Field(max_length=128, min_length=1, title="Current Password")
+    ]
+    new_password: Annotated[
+        SecretStr,
+        Field(
+            description="the same policy as at registration (12+ characters, not trivial)",
+            max_length=128,
+            min_length=1,
+            title="New Password",
+        ),
+    ]
 
 
 class Problem(BaseModel):
@@ -266,12 +290,14 @@ class QuizAttemptIn(BaseModel):
         extra="allow",
     )
     answers: Annotated[
-        dict[Annotated[str, StringConstraints(min_length=1, max_length=32)], list[Answer]],
-        Field(
-            description="question id → indexes of the chosen options",
-            max_length=20,
-            title="Answers",
-        ),
+        dict[
+            Annotated[
+                str,
+                StringConstraints(pattern=r"^[^\u0000]*$", min_length=1, max_length=32),
+            ],
+            list[Answer],
+        ],
+        Field(description="question id → indexes of the chosen options", title="Answers"),
     ]
 
 
@@ -297,22 +323,27 @@ class QuizAttemptOut(BaseModel):
 
 
 class Option(RootModel[str]):
-    root: Annotated[str, Field(max_length=200, min_length=1)]
+    root: Annotated[str, Field(max_length=200, min_length=1, pattern="^[^\\u0000]*$")]
 
 
 class QuizQuestion(BaseModel):
     model_config = ConfigDict(
         extra="allow",
     )
-    id: Annotated[str, Field(max_length=32, min_length=1, title="Id")]
+    id: Annotated[str, Field(max_length=32, min_length=1, pattern="^[^\\u0000]*$", title="Id")]
     type: Annotated[
         Literal["single_choice", "multiple_choice", "true_false"],
         Field(title="QuestionType"),
     ]
-    prompt: Annotated[str, Field(max_length=2000, min_length=1, title="Prompt")]
+    prompt: Annotated[
+        str,
+        Field(max_length=2000, min_length=1, pattern="^[^\\u0000]*$", title="Prompt"),
+    ]
     options: Annotated[list[Option], Field(max_length=8, min_length=2, title="Options")]
     correct: Annotated[list[int], Field(max_length=8, min_length=1, title="Correct")]
-    explanation: Annotated[str, Field(max_length=4000, title="Explanation")]
+    explanation: Annotated[
+        str, Field(max_length=4000, pattern="^[^\\u0000]*$", title="Explanation")
+    ]
 
 
 class Readiness(BaseModel):
@@ -335,7 +366,10 @@ class RegenerateAccepted(BaseModel):
 
 
 class Instructions(RootModel[str]):
-    root: Annotated[str, Field(max_length=2000, min_length=1, title="Instructions")]
+    root: Annotated[
+        str,
+        Field(max_length=2000, min_length=1, pattern="^[^\\u0000]*$", title="Instructions"),
+    ]
 
 
 class RegenerateIn(BaseModel):
@@ -350,7 +384,10 @@ class RegenerateIn(BaseModel):
 
 
 class DisplayName(RootModel[str]):
-    root: Annotated[str, Field(max_length=100, min_length=1, title="Display Name")]
+    root: Annotated[
+        str,
+        Field(max_length=100, min_length=1, pattern="^[^\\u0000]*$", title="Display Name"),
+    ]
 
 
 class RegisterRequest(BaseModel):
@@ -363,7 +400,10 @@ class RegisterRequest(BaseModel):
 
 
 class Feedback(RootModel[str]):
-    root: Annotated[str, Field(max_length=4000, min_length=1, title="Feedback")]
+    root: Annotated[
+        str,
+        Field(max_length=4000, min_length=1, pattern="^[^\\u0000]*$", title="Feedback"),
+    ]
 
 
 class ReviewDecisionIn(BaseModel):
@@ -389,32 +429,48 @@ class ReviewOut(BaseModel):
 
 
 class LearningStyle(RootModel[str]):
-    root: Annotated[str, Field(max_length=200, title="Learning Style")]
+    root: Annotated[str, Field(max_length=200, pattern="^[^\\u0000]*$", title="Learning Style")]
 
 
 class Background(RootModel[str]):
-    root: Annotated[str, Field(max_length=2000, title="Background")]
+    root: Annotated[str, Field(max_length=2000, pattern="^[^\\u0000]*$", title="Background")]
 
 
 class RoadmapRequest(BaseModel):
     """
     What a learner asks for. Stored verbatim on the job row; never rewritten.
+
+    Bounds are checked here, at the door, so that nothing is accepted that no plan can
+    meet (an hour budget of 5e-324 h used to be planned, and fail, at the LLM's expense):
+    at least an hour a week. Numbers and booleans are strict (``"6"``, ``true`` as a
+    number, ``0`` as a boolean are refused): what the schema says is what is accepted.
     """
 
     model_config = ConfigDict(
         extra="allow",
     )
-    goal: Annotated[str, Field(max_length=500, min_length=3, title="Goal")]
+    goal: Annotated[str, Field(max_length=500, min_length=3, pattern="^[^\\u0000]*$", title="Goal")]
     level: Annotated[Literal["beginner", "intermediate", "advanced"], Field(title="Level")]
-    weekly_hours: Annotated[float, Field(gt=0.0, le=80.0, title="Weekly Hours")]
-    weeks: Annotated[int, Field(ge=1, le=104, title="Weeks")]
+    weekly_hours: Annotated[
+        float,
+        Field(
+            description="hours of study per week, 1 to 80",
+            ge=1.0,
+            le=80.0,
+            title="Weekly Hours",
+        ),
+    ]
+    weeks: Annotated[int, Field(description="1 to 104", ge=1, le=104, title="Weeks")]
     language: Annotated[
         str | None,
         Field(pattern="^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8}){0,2}$", title="Language"),
     ] = "en"
     learning_style: Annotated[LearningStyle | None, Field(title="Learning Style")] = None
     background: Annotated[Background | None, Field(title="Background")] = None
-    review: Annotated[bool | None, Field(title="Review")] = False
+    review: Annotated[
+        bool | None,
+        Field(description="pause for your approval of the plan", title="Review"),
+    ] = False
 
 
 class RoadmapSummary(BaseModel):
@@ -472,8 +528,13 @@ class Tutorial(BaseModel):
     model_config = ConfigDict(
         extra="allow",
     )
-    title: Annotated[str, Field(max_length=200, min_length=1, title="Title")]
-    markdown: Annotated[str, Field(max_length=60000, min_length=1, title="Markdown")]
+    title: Annotated[
+        str, Field(max_length=200, min_length=1, pattern="^[^\\u0000]*$", title="Title")
+    ]
+    markdown: Annotated[
+        str,
+        Field(max_length=60000, min_length=1, pattern="^[^\\u0000]*$", title="Markdown"),
+    ]
     estimated_minutes: Annotated[int, Field(ge=1, le=600, title="Estimated Minutes")]
 
 
@@ -565,8 +626,10 @@ class Concept(BaseModel):
         extra="allow",
     )
     id: Annotated[str, Field(pattern="^[a-z0-9][a-z0-9-]{0,63}$", title="Id")]
-    title: Annotated[str, Field(max_length=200, min_length=1, title="Title")]
-    summary: Annotated[str, Field(max_length=4000, title="Summary")]
+    title: Annotated[
+        str, Field(max_length=200, min_length=1, pattern="^[^\\u0000]*$", title="Title")
+    ]
+    summary: Annotated[str, Field(max_length=4000, pattern="^[^\\u0000]*$", title="Summary")]
     difficulty: Annotated[int, Field(ge=1, le=5, title="Difficulty")]
     estimated_hours: Annotated[float, Field(gt=0.0, le=200.0, title="Estimated Hours")]
     prerequisites: Annotated[
@@ -626,8 +689,12 @@ class Module(BaseModel):
     model_config = ConfigDict(
         extra="allow",
     )
-    title: Annotated[str, Field(max_length=200, min_length=1, title="Title")]
-    description: Annotated[str | None, Field(max_length=4000, title="Description")] = ""
+    title: Annotated[
+        str, Field(max_length=200, min_length=1, pattern="^[^\\u0000]*$", title="Title")
+    ]
+    description: Annotated[
+        str | None, Field(max_length=4000, pattern="^[^\\u0000]*$", title="Description")
+    ] = ""
     concepts: Annotated[list[Concept], Field(max_length=50, title="Concepts")]
 
 
@@ -692,8 +759,12 @@ class Stage(BaseModel):
     model_config = ConfigDict(
         extra="allow",
     )
-    title: Annotated[str, Field(max_length=200, min_length=1, title="Title")]
-    description: Annotated[str | None, Field(max_length=4000, title="Description")] = ""
+    title: Annotated[
+        str, Field(max_length=200, min_length=1, pattern="^[^\\u0000]*$", title="Title")
+    ]
+    description: Annotated[
+        str | None, Field(max_length=4000, pattern="^[^\\u0000]*$", title="Description")
+    ] = ""
     modules: Annotated[list[Module], Field(max_length=20, title="Modules")]
 
 
@@ -1082,7 +1153,9 @@ class Resource(BaseModel):
     model_config = ConfigDict(
         extra="allow",
     )
-    title: Annotated[str, Field(max_length=200, min_length=1, title="Title")]
+    title: Annotated[
+        str, Field(max_length=200, min_length=1, pattern="^[^\\u0000]*$", title="Title")
+    ]
     url: Annotated[AnyUrl, Field(title="Url")]
     type: Annotated[
         Literal[
@@ -1097,7 +1170,9 @@ class Resource(BaseModel):
         ],
         Field(title="ResourceType"),
     ]
-    description: Annotated[str | None, Field(max_length=4000, title="Description")] = ""
+    description: Annotated[
+        str | None, Field(max_length=4000, pattern="^[^\\u0000]*$", title="Description")
+    ] = ""
 
 
 class ResourceList(BaseModel):
@@ -1173,8 +1248,12 @@ class Framework(BaseModel):
     model_config = ConfigDict(
         extra="allow",
     )
-    title: Annotated[str, Field(max_length=200, min_length=1, title="Title")]
-    summary: Annotated[str | None, Field(max_length=4000, title="Summary")] = ""
+    title: Annotated[
+        str, Field(max_length=200, min_length=1, pattern="^[^\\u0000]*$", title="Title")
+    ]
+    summary: Annotated[
+        str | None, Field(max_length=4000, pattern="^[^\\u0000]*$", title="Summary")
+    ] = ""
     stages: Annotated[list[Stage], Field(max_length=50, title="Stages")]
 
 

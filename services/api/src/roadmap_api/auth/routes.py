@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request, Response, status
 
@@ -69,7 +69,7 @@ async def me(user: CurrentUser) -> UserOut:
 
 # Credentials are managed with a password login only (an access token, not an API key).
 CREDENTIAL_ERRORS = {**AUTH_ERRORS, **errors(403)}
-ACCESS_TOKEN_ONLY = {"security": [{"accessToken": []}]}
+ACCESS_TOKEN_ONLY: dict[str, Any] = {"security": [{"accessToken": []}]}
 
 
 @router.post(
