@@ -402,6 +402,9 @@ export interface paths {
         /**
          * Metrics
          * @description Prometheus metrics: request latency by route, jobs by status, queue depths.
+         *
+         *     Only for a scraper holding ``METRICS_TOKEN`` (``Authorization: Bearer <token>``);
+         *     without that setting metrics are not served at all (404).
          */
         get: operations["metrics_scrape"];
         put?: never;
@@ -3613,6 +3616,37 @@ export interface operations {
                 };
                 content: {
                     "text/plain": string;
+                };
+            };
+            /** @description Missing, invalid, expired or revoked credentials */
+            401: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource (or it belongs to someone else) */
+            404: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid request (see `errors`) */
+            422: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Unexpected error (quote `request_id` when reporting it) */

@@ -138,7 +138,7 @@ async def test_openapi_describes_problems(client: httpx.AsyncClient) -> None:
     for code in ("401", "422", "429"):
         assert list(operation["responses"][code]["content"]) == ["application/problem+json"]
     assert "HTTPValidationError" not in schema["components"]["schemas"]
-    assert set(schema["components"]["securitySchemes"]) == {"accessToken", "apiKey"}
+    assert set(schema["components"]["securitySchemes"]) == {"accessToken", "apiKey", "metricsToken"}
 
 
 async def test_malformed_json_is_400_as_documented(

@@ -44,16 +44,20 @@ def test_security_servers_info_and_headers(document: dict[str, Any]) -> None:
     assert {name: s["scheme"] for name, s in schemes.items()} == {
         "accessToken": "bearer",
         "apiKey": "bearer",
+        "metricsToken": "bearer",
     }
     assert document["servers"]
     assert document["info"]["license"]["name"]
     assert document["info"]["contact"]["name"]
-    public = {"auth_register", "auth_token_create", "health_live", "health_ready", "metrics_scrape"}
+    public = {"auth_register", "auth_token_create", "health_live", "health_ready"}
     password_login_only = {"password_change", "api_keys_list", "api_keys_create", "api_keys_revoke"}
     for item in document["paths"].values():
         for op in item.values():
             if op["operationId"] in public:
                 assert op["security"] == [], op["operationId"]
+            elif op["operationId"] == "metrics_scrape":
+                assert op["security"] == [{"metricsToken": []}]
+                assert "parameters" not in op
             elif op["operationId"] in password_login_only:
                 assert op["security"] == [{"accessToken": []}], op["operationId"]
             else:

@@ -481,8 +481,11 @@ class RoadmapClient(_Base):
         response = self.http.get(OPERATIONS["health_ready"][1], headers=self._headers())
         return Readiness.model_validate_json(response.content)
 
-    def metrics(self) -> str:
-        return self._run(_call("metrics_scrape", _TEXT))
+    def metrics(self, scrape_token: str) -> str:
+        """Prometheus metrics (needs the server's ``METRICS_TOKEN``, not a user's token)."""
+        call = _call("metrics_scrape", _TEXT)
+        headers = {**self._headers(), "Authorization": f"Bearer {scrape_token}"}
+        return _parse(call, self.http.get(call.path, headers=headers))
 
 
 class AsyncRoadmapClient(_Base):
@@ -679,5 +682,7 @@ class AsyncRoadmapClient(_Base):
         response = await self.http.get(OPERATIONS["health_ready"][1], headers=self._headers())
         return Readiness.model_validate_json(response.content)
 
-    async def metrics(self) -> str:
-        return await self._run(_call("metrics_scrape", _TEXT))
+    async def metrics(self, scrape_token: str) -> str:
+        call = _call("metrics_scrape", _TEXT)
+        headers = {**self._headers(), "Authorization": f"Bearer {scrape_token}"}
+        return _parse(call, await self.http.get(call.path, headers=headers))

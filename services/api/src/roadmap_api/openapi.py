@@ -54,7 +54,15 @@ SECURITY_SCHEMES: dict[str, Any] = {
         "description": "An API key from `POST /api/v1/me/api-keys`, sent the same way:"
         " `Authorization: Bearer rmk_…`.",
     },
+    "metricsToken": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "The scrape token of `/metrics` (the `METRICS_TOKEN` setting), sent as"
+        " `Authorization: Bearer <token>`.",
+    },
 }
+# Operations with a credential of their own (not a user's).
+OWN_SCHEME: dict[str, list[dict[str, list[str]]]] = {"metrics_scrape": [{"metricsToken": []}]}
 AUTHENTICATED: list[dict[str, list[str]]] = [{"accessToken": []}, {"apiKey": []}]
 
 HEADERS: dict[str, Any] = {
@@ -151,6 +159,21 @@ def _adjust(schema: dict[str, Any]) -> dict[str, Any]:
             # A route may narrow it (``openapi_extra``), e.g. to access tokens only.
             narrowed = [r for r in requirements if FASTAPI_SCHEME not in r]
             operation["security"] = (narrowed or AUTHENTICATED) if secured else []
+            own = OWN_SCHEME.get(operation.get("operationId", ""))
+            if own is not None:
+                operation["security"] = own
+                # The credential is the scheme's; OpenAPI ignores an `Authorization` parameter.
+                parameters = [
+                    p
+                    for p in operation.get("parameters", [])
+                    if not (
+                        p.get("in") == "header" and p.get("name", "").lower() == "authorization"
+                    )
+                ]
+                if parameters:
+                    operation["parameters"] = parameters
+                else:
+                    operation.pop("parameters", None)
             responses = operation.setdefault("responses", {})
             if secured:
                 responses.setdefault("401", {"description": DESCRIPTIONS[401]})
