@@ -401,7 +401,8 @@ export interface paths {
         };
         /**
          * Metrics
-         * @description Prometheus metrics: request latency by route, jobs by status, queue depths.
+         * @description Prometheus metrics of every API process: request latency by route, enqueue
+         *     failures, jobs by status, queue depths and ages.
          *
          *     Only for a scraper holding ``METRICS_TOKEN`` (``Authorization: Bearer <token>``);
          *     without that setting metrics are not served at all (404).
