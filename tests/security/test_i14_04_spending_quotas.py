@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from roadmap_dev.client import ApiError, RoadmapClient
+from roadmap_client import ApiError, RoadmapClient, concepts_of
 from roadmap_dev.fake_llm import FakeLLM
 from tests.support.db import Db, wait_for
 from tests.support.llmlog import wait_for_request
@@ -38,7 +38,7 @@ def _outcome(call: Callable[[], Any]) -> Outcome:
     try:
         call()
     except ApiError as refused:
-        return refused.status, refused.problem.get("quota")
+        return refused.status, refused.problem.quota
     return 202, None
 
 
@@ -65,7 +65,7 @@ async def test_i14_04_every_spending_route_is_under_the_quotas_atomically_and_se
     await db.wait_jobs([done], {"completed"}, within=90, context=stack.logs)
     await db.wait_jobs([review], {"awaiting_review"}, within=90, context=stack.logs)
     await db.wait_jobs([partial], {"partial_failure"}, within=90, context=stack.logs)
-    concept = client.get_roadmap(done).framework.concepts()[0].id  # type: ignore[union-attr]
+    concept = concepts_of(client.get_roadmap(done))[0].id
 
     def quota_api(*, tokens_per_day: int, max_active: int = 5) -> ApiProcess:
         # Small pools: the PostgreSQL server may be shared, and a few connections suffice.
