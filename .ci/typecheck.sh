@@ -17,6 +17,7 @@ for paths in \
     "bench" \
     "infra/railway .railway" \
     "infra/observability" \
+    "infra/containers" \
     ".ci"; do
     echo "mypy $paths"
     # shellcheck disable=SC2086

@@ -34,12 +34,14 @@ BENCHES: tuple[Bench, ...] = (
     Bench(6, "connections", "Connections under 3x overload", "connections.py", "bench"),
     Bench(7, "footprint", "Footprint: memory per service", "footprint.py", "bench"),
     Bench(8, "scale", "Scale-out: content workers and API processes", "scale.py", "bench"),
+    Bench(9, "images", "Images: size and start to healthy", "images.py", "containers"),
 )  # fmt: skip
 BY_NAME = {b.name: b for b in BENCHES}
 
 
 class NotAvailable(Exception):
-    """The benchmark's module (or its `run`) is not in this checkout."""
+    """The benchmark's module (or its `run`) is not in this checkout, or what it measures is
+    not on this machine (raised by `run`: no container engine for the images)."""
 
 
 def load(bench: Bench) -> Callable[..., Any]:

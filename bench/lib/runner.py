@@ -152,6 +152,9 @@ def run_one(bench: Bench, ctx: Context) -> Outcome:
             result = run(**kwargs)
         if not isinstance(result, dict):
             raise TypeError(f"run() returned {type(result).__name__}, not a dict")
+    except NotAvailable as exc:
+        say(f"[{bench.number}] not available: {exc}")
+        return Outcome(bench, "not available", time.monotonic() - t0, error=str(exc))
     except Exception as exc:
         traceback.print_exc()
         say(f"[{bench.number}] ERROR: {_short(exc)}")

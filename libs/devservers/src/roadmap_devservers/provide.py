@@ -1,5 +1,7 @@
 """Pick a real Postgres/Redis for tests: env URL → testcontainers (if Docker answers) → embedded.
 
+`TEST_SERVERS` narrows the choice: `containers` (testcontainers, or a clear error: a run that
+asked for containers never falls back), `embedded`, or `auto` (the default, as above).
 Nothing here skips or falls back to fakes: if no branch works, the error says why.
 """
 
@@ -13,16 +15,18 @@ import socket
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
+from roadmap_devservers import containers
 from roadmap_devservers._process import private_temp_dir
 from roadmap_devservers.embedded import EmbeddedPostgres, EmbeddedRedis
+from roadmap_devservers.errors import DevServerError
 from roadmap_devservers.urls import redact
 
 log = logging.getLogger(__name__)
 
 TEST_DATABASE_URL = "TEST_DATABASE_URL"
 TEST_REDIS_URL = "TEST_REDIS_URL"
-POSTGRES_IMAGE = "postgres:18-alpine"  # same major as the embedded server
-REDIS_IMAGE = "redis:7-alpine"
+TEST_SERVERS = "TEST_SERVERS"
+SERVER_MODES = ("auto", "containers", "embedded")
 DOCKER_PING_TIMEOUT = 0.5
 
 # Human-readable record of what each provider chose, shown in pytest's terminal summary.
@@ -41,7 +45,7 @@ def _env_url(name: str) -> str | None:
 
 def redis_is_shared() -> bool:
     """True when Redis comes from TEST_REDIS_URL: a server other sessions may use too."""
-    return _env_url(TEST_REDIS_URL) is not None
+    return _env_url(TEST_REDIS_URL) is not None and server_mode() == "auto"
 
 
 class _UnixHTTPConnection(http.client.HTTPConnection):
@@ -93,30 +97,56 @@ def docker_available(timeout: float = DOCKER_PING_TIMEOUT) -> bool:
         conn.close()
 
 
+def server_mode() -> str:
+    """`TEST_SERVERS`: where the session's servers come from (`auto` unless set)."""
+    mode = os.environ.get(TEST_SERVERS, "").strip().lower() or "auto"
+    if mode not in SERVER_MODES:
+        raise DevServerError(f"{TEST_SERVERS}={mode!r} is not one of {', '.join(SERVER_MODES)}")
+    return mode
+
+
+def _source(url_variable: str) -> str:
+    """`env`, `containers` or `embedded` for one server, following `TEST_SERVERS`."""
+    mode = server_mode()
+    has_url = _env_url(url_variable) is not None
+    if mode != "auto" and has_url:
+        raise DevServerError(
+            f"{TEST_SERVERS}={mode} but {url_variable} is set too: unset one of them"
+        )
+    if mode == "containers":
+        if not docker_available():
+            from testcontainers.core.docker_client import get_docker_host
+
+            raise DevServerError(
+                f"{TEST_SERVERS}=containers but no container engine answers at "
+                f"{get_docker_host() or 'the default Docker socket'}: start Docker, or run "
+                "`infra/containers/prepare -- <your command>` (podman), or unset "
+                f"{TEST_SERVERS}"
+            )
+        return "containers"
+    if mode == "embedded":
+        return "embedded"
+    if has_url:
+        return "env"
+    return "containers" if docker_available() else "embedded"
+
+
+def asked_for_containers() -> bool:
+    return server_mode() == "containers"
+
+
 @contextlib.contextmanager
 def provide_postgres() -> Iterator[str]:
     """Yield the admin URL of a real PostgreSQL server for the duration of the block."""
-    url = _env_url(TEST_DATABASE_URL)
-    if url is not None:
+    source = _source(TEST_DATABASE_URL)
+    if source == "env":
+        url = os.environ[TEST_DATABASE_URL].strip()
         _choose("Postgres", f"{TEST_DATABASE_URL} ({redact(url)})")
         yield url
         return
-    if docker_available():
-        from testcontainers.community.postgres import PostgresContainer
-
-        container = PostgresContainer(
-            POSTGRES_IMAGE,
-            username="postgres",
-            password="postgres",  # noqa: S106 - throwaway container
-            dbname="postgres",
-            driver=None,
-        ).with_command(
-            "postgres -c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-            "-c max_connections=200"
-        )
-        with container:
-            url = container.get_connection_url()
-            _choose("Postgres", f"testcontainers {POSTGRES_IMAGE} ({redact(url)})")
+    if source == "containers":
+        with containers.postgres_container() as (url, image):
+            _choose("Postgres", f"testcontainers {image} ({redact(url)})")
             yield url
         return
     with private_temp_dir("roadmap-pg-") as data_dir, EmbeddedPostgres(data_dir) as server:
@@ -127,18 +157,15 @@ def provide_postgres() -> Iterator[str]:
 @contextlib.contextmanager
 def provide_redis() -> Iterator[str]:
     """Yield the URL (db 0) of a real Redis server for the duration of the block."""
-    url = _env_url(TEST_REDIS_URL)
-    if url is not None:
+    source = _source(TEST_REDIS_URL)
+    if source == "env":
+        url = os.environ[TEST_REDIS_URL].strip()
         _choose("Redis", f"{TEST_REDIS_URL} ({redact(url)}), shared: claiming a db index")
         yield url
         return
-    if docker_available():
-        from testcontainers.community.redis import RedisContainer
-
-        with RedisContainer(REDIS_IMAGE) as container:
-            host = container.get_container_host_ip()
-            url = f"redis://{host}:{container.get_exposed_port(container.port)}/0"
-            _choose("Redis", f"testcontainers {REDIS_IMAGE} ({url})")
+    if source == "containers":
+        with containers.redis_container() as (url, image):
+            _choose("Redis", f"testcontainers {image} ({url})")
             yield url
         return
     with private_temp_dir("roadmap-redis-") as data_dir, EmbeddedRedis(data_dir) as server:

@@ -7,7 +7,10 @@ Session fixtures:
 - `redis_url`: this session's Redis database, flushed at start and end (on a shared server a
   claimed index 1-15, else db 0).
 Function fixtures `own_postgres` / `own_redis` start a private embedded server a test may
-stop, start and restart.
+stop, start and restart (also under `TEST_SERVERS=containers`: they exist to be killed).
+
+Tests marked `containers` need a container engine; they are deselected unless the `-m`
+expression names the marker (`uv run pytest -m containers`), so a plain run needs no engine.
 """
 
 from __future__ import annotations
@@ -21,6 +24,22 @@ from roadmap_devservers._process import private_temp_dir
 from roadmap_devservers.embedded import EmbeddedPostgres, EmbeddedRedis
 
 # Import asyncpg/redis only when a fixture runs: this plugin loads in every pytest session.
+
+
+# Declared with the other markers in the root pyproject.toml.
+CONTAINERS_MARKER = "containers"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if CONTAINERS_MARKER in (config.getoption("markexpr", "") or ""):
+        return
+    kept: list[pytest.Item] = []
+    deselected: list[pytest.Item] = []
+    for item in items:
+        (kept if item.get_closest_marker(CONTAINERS_MARKER) is None else deselected).append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
 
 
 @pytest.fixture(scope="session")
@@ -78,3 +97,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     # Say which servers the session used, so "which Postgres did CI test against?" has an answer.
     for choice in provide.choices:
         terminalreporter.write_line(f"roadmap-devservers: {choice}")
+    if provide.choices and provide.server_mode() != "auto":
+        terminalreporter.write_line(
+            f"roadmap-devservers: {provide.TEST_SERVERS}={provide.server_mode()} "
+            "(no other source was allowed)"
+        )
