@@ -66,7 +66,7 @@ def run(ctx: Context) -> dict[str, Any]:
             for spec in (*SERVICE_IMAGES, SINGLE_IMAGE, FAKE_LLM_IMAGE)
         }
         base = os.environ.get(PYTHON_IMAGE_ENV, "").strip()
-        official = base == "" or base.startswith(("python:", "docker.io/library/python:"))
+        official = base == "" or base.startswith("python:")
         base_mb = engine.image_size(base) / MB if base else None
         result.settings = {
             "engine": f"{'podman' if engine.podman else 'Docker'} at {engine.host}",

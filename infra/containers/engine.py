@@ -23,7 +23,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import docker
 from docker.errors import DockerException, ImageNotFound
@@ -74,8 +74,12 @@ class Engine:
         """Bytes of the image's layers, uncompressed (what `docker images` shows)."""
         return int(self.client.images.get(tag).attrs["Size"])
 
-    def build_command(self, dockerfile: Path, tag: str, build_args: dict[str, str]) -> list[str]:
+    def build_command(
+        self, dockerfile: Path, tag: str, build_args: dict[str, str], target: str | None = None
+    ) -> list[str]:
         args = [f"--build-arg={k}={v}" for k, v in build_args.items()]
+        if target:
+            args.append(f"--target={target}")
         if self.podman:
             cli = shutil.which("podman")
             if cli is None:
@@ -99,46 +103,59 @@ class Engine:
         tag: str,
         *,
         build_args: dict[str, str] | None = None,
+        cache_stage: str | None = None,
         log: Path,
     ) -> float:
         """Build `dockerfile` (repository root as context) as `tag`; returns the seconds taken.
 
-        The image it replaces is removed (podman keeps a replaced image as an untagged one
-        forever; Docker's build cache is Docker's to manage).
+        With podman, what a rebuild replaces is removed: podman keeps a replaced image, and the
+        last image of a multi-stage build's first stage (the dependency layers worth caching),
+        as untagged images for ever. So `cache_stage` is tagged `<tag>-<stage>` (kept while
+        current, removed when replaced) and the replaced final image goes too. Docker's build
+        cache is Docker's to manage.
         """
         args = dict(build_args or {})
         base = os.environ.get(PYTHON_IMAGE_ENV, "").strip()
         if base:
             args.setdefault("PYTHON_IMAGE", base)
-        old = self.image_id(tag)
-        command = self.build_command(dockerfile, tag, args)
+        targets: list[tuple[str | None, str]] = [(None, tag)]
+        if self.podman and cache_stage:
+            targets.insert(0, (cache_stage, f"{tag}-{cache_stage}"))
+        old = {name: self.image_id(name) for _, name in targets}
         started = time.monotonic()
         with log.open("wb") as out:
-            try:
-                result = subprocess.run(
-                    command,
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    timeout=BUILD_TIMEOUT_S,
-                    check=False,
-                )
-            except subprocess.TimeoutExpired as exc:
-                raise EngineError(
-                    f"building {tag} took over {BUILD_TIMEOUT_S} s (log: {log})"
-                ) from exc
+            for stage, name in targets:
+                self._run_build(self.build_command(dockerfile, name, args, stage), name, out, log)
         seconds = time.monotonic() - started
-        if result.returncode != 0:
-            tail = "\n".join(log.read_text(errors="replace").strip().splitlines()[-25:])
-            raise EngineError(f"building {tag} from {dockerfile} failed (log: {log}):\n{tail}")
-        new = self.image_id(tag)
-        if new is None:
-            raise EngineError(
-                f"built {tag}, but the engine at {self.host} does not see it: the build used "
-                "another image store (run the podman service as the user who builds)"
-            )
-        if self.podman and old and old != new:
-            # Still used by a container: it goes with that one.
-            with contextlib.suppress(DockerException):
-                self.client.images.remove(old, noprune=False)
+        for name, previous in old.items():
+            current = self.image_id(name)
+            if current is None:
+                raise EngineError(
+                    f"built {name}, but the engine at {self.host} does not see it: the build "
+                    "used another image store (run the podman service as the user who builds)"
+                )
+            if self.podman and previous and previous != current:
+                # Still used by a container: it goes with that one.
+                with contextlib.suppress(DockerException):
+                    self.client.images.remove(previous, noprune=False)
         return seconds
+
+    @staticmethod
+    def _run_build(command: list[str], name: str, out: IO[bytes], log: Path) -> None:
+        try:
+            result = subprocess.run(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=BUILD_TIMEOUT_S,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise EngineError(
+                f"building {name} took over {BUILD_TIMEOUT_S} s (log: {log})"
+            ) from exc
+        if result.returncode != 0:
+            out.flush()
+            tail = "\n".join(log.read_text(errors="replace").strip().splitlines()[-25:])
+            raise EngineError(f"building {name} failed (log: {log}):\n{tail}")

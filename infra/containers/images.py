@@ -23,22 +23,20 @@ FAKE_LLM_REQUIREMENTS = ("fastapi", "uvicorn", "pydantic", "httpx", "psutil")
 class ImageSpec:
     name: str
     dockerfile: Path
-    member: str | None  # the workspace member it deploys (None: several, or none)
+    cache_stage: str | None = "build"  # the stage whose layers are worth keeping between builds
 
     @property
     def tag(self) -> str:
         return f"{TAG_PREFIX}/{self.name}:test"
 
 
-API_IMAGE = ImageSpec("roadmap-api", REPO / "services/api/Dockerfile", "roadmap_api")
-CONTENT_IMAGE = ImageSpec(
-    "roadmap-worker-content", REPO / "services/worker-content/Dockerfile", "roadmap_worker_content"
+API_IMAGE = ImageSpec("roadmap-api", REPO / "services/api/Dockerfile")
+CONTENT_IMAGE = ImageSpec("roadmap-worker-content", REPO / "services/worker-content/Dockerfile")
+LOGS_IMAGE = ImageSpec("roadmap-worker-logs", REPO / "services/worker-logs/Dockerfile")
+SINGLE_IMAGE = ImageSpec("roadmap-all", REPO / "infra/railway/Dockerfile")
+FAKE_LLM_IMAGE = ImageSpec(
+    "fake-llm", REPO / "infra/containers/fake-llm.Dockerfile", cache_stage=None
 )
-LOGS_IMAGE = ImageSpec(
-    "roadmap-worker-logs", REPO / "services/worker-logs/Dockerfile", "roadmap_worker_logs"
-)
-SINGLE_IMAGE = ImageSpec("roadmap-all", REPO / "infra/railway/Dockerfile", None)
-FAKE_LLM_IMAGE = ImageSpec("fake-llm", REPO / "infra/containers/fake-llm.Dockerfile", None)
 
 SERVICE_IMAGES = (API_IMAGE, CONTENT_IMAGE, LOGS_IMAGE)
 ALL_IMAGES = (*SERVICE_IMAGES, SINGLE_IMAGE, FAKE_LLM_IMAGE)
@@ -58,7 +56,11 @@ def fake_llm_requirements() -> str:
 def build(engine: Engine, spec: ImageSpec, log_dir: Path) -> Built:
     args = {"REQUIREMENTS": fake_llm_requirements()} if spec is FAKE_LLM_IMAGE else {}
     seconds = engine.build(
-        spec.dockerfile, spec.tag, build_args=args, log=log_dir / f"build-{spec.name}.log"
+        spec.dockerfile,
+        spec.tag,
+        build_args=args,
+        cache_stage=spec.cache_stage,
+        log=log_dir / f"build-{spec.name}.log",
     )
     return Built(spec, spec.tag, seconds)
 

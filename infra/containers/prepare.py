@@ -545,12 +545,9 @@ class Engine:
         self.log.unlink(missing_ok=True)
 
 
-class _Stop(Exception):
-    pass
-
-
-def _raise_stop(signum: int, frame: FrameType | None) -> None:
-    raise _Stop
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM unwinds like Ctrl-C: temporary trees, containers and the engine are cleaned up."""
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def serve(command: list[str], env: dict[str, str], engine: Engine) -> int:
@@ -559,18 +556,20 @@ def serve(command: list[str], env: dict[str, str], engine: Engine) -> int:
         for name, value in env.items():
             print(f"export {name}={value}", flush=True)
         say("the engine serves until Ctrl-C (or SIGTERM); then it stops and removes its containers")
-        signal.signal(signal.SIGTERM, _raise_stop)
         try:
             while engine.process is not None and engine.process.poll() is None:
                 _reap({engine.process.pid})
                 time.sleep(1)
             say("podman system service ended on its own")
             return 1
-        except (KeyboardInterrupt, _Stop):
+        except KeyboardInterrupt:
             return 0
 
     say(f"running: {' '.join(command)}")
-    child = subprocess.Popen(command, env={**os.environ, **env})
+    try:
+        child = subprocess.Popen(command, env={**os.environ, **env})
+    except OSError as exc:
+        raise PrepareError(f"cannot run {command[0]}: {exc}") from exc
     keep = {child.pid} | ({engine.process.pid} if engine.process else set())
     terminated = False
 
@@ -616,6 +615,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--only starts nothing; drop the command or --only")
 
     timer = Timer([])
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         prepare(timer)
         total = sum(seconds for _, seconds in timer.steps)

@@ -83,3 +83,15 @@ def test_stopping_ends_the_orphans_left_to_us(tmp_path: Path) -> None:
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["adopted"], "the orphan was not re-parented to the subreaper"
     assert not Path(f"/proc/{report['orphan']}").exists(), "the orphan outlived the stop"
+
+
+def test_the_stand_in_and_fake_llm_containerfiles_are_lint_clean() -> None:
+    files = [
+        *sorted(prepare.STANDINS.glob("*.Containerfile")),
+        PREPARE.parent / "fake-llm.Dockerfile",
+    ]
+    hadolint = Path(sys.executable).parent / "hadolint"
+    result = subprocess.run(
+        [str(hadolint), *map(str, files)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

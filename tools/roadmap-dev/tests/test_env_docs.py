@@ -14,11 +14,17 @@ from roadmap_worker_content.settings import ContentWorkerSettings
 from roadmap_worker_logs.settings import LogsWorkerSettings
 
 SETTINGS = (ApiSettings, ContentWorkerSettings, LogsWorkerSettings, MigrateSettings)
-# Read outside the settings classes: the test fixtures' servers, Celery's signal remap, and
+# Read outside the settings classes: the test fixtures' servers, the container tests' images
+# (roadmap_devservers.containers, infra/containers/engine.py), Celery's signal remap, and
 # the standard variables of OpenTelemetry (roadmap_core.telemetry) and prometheus_client.
 OTHER = {
     "TEST_DATABASE_URL",
     "TEST_REDIS_URL",
+    "TEST_SERVERS",
+    "ROADMAP_POSTGRES_IMAGE",
+    "ROADMAP_REDIS_IMAGE",
+    "ROADMAP_PYTHON_IMAGE",
+    "ROADMAP_BUILD_CA_BUNDLE",
     "REMAP_SIGTERM",
     "OTEL_EXPORTER_OTLP_ENDPOINT",
     "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",

@@ -112,7 +112,14 @@ def reap_orphans(client: Any) -> list[str]:
 # -- interruption ----------------------------------------------------------------------------
 
 
+_interrupting_pid: int | None = None
+
+
 def _raise_interrupt(signum: int, frame: object) -> None:
+    if os.getpid() != _interrupting_pid:  # a forked child: die as it would have
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        return
     raise KeyboardInterrupt(f"signal {signum}")
 
 
@@ -122,9 +129,11 @@ def cleanup_on_sigterm() -> None:
     Only when nothing else handles SIGTERM, and only from the main thread (where Python
     delivers signals).
     """
+    global _interrupting_pid
     if threading.current_thread() is not threading.main_thread():
         return
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        _interrupting_pid = os.getpid()
         signal.signal(signal.SIGTERM, _raise_interrupt)
 
 
