@@ -120,6 +120,7 @@ class RailwayStack:
             "ADMIN_EMAIL": "admin@example.com",
             "ADMIN_PASSWORD": secrets.token_urlsafe(18),
             "FLOWER_BASIC_AUTH": f"flower:{secrets.token_urlsafe(12)}",
+            "METRICS_TOKEN": secrets.token_urlsafe(24),
         }
         self.containers: dict[str, Any] = {}
         self.started: dict[str, Started] = {}
