@@ -8,7 +8,7 @@ from pathlib import PurePosixPath
 import httpx
 
 from infra.containers.railway_stack import API, CONTENT, FLOWER, LOGS, RailwayStack
-from roadmap_dev.client import RoadmapClient
+from roadmap_client import RoadmapClient, concepts_of
 
 MEMBERS = ("roadmap_api", "roadmap_worker_content", "roadmap_worker_logs")
 NEVER_DEPLOYED = ("roadmap_devservers", "roadmap_dev", "pytest", "mypy", "ruff")
@@ -28,7 +28,7 @@ def roadmap_completes_with_execution_logs(stack: RailwayStack) -> None:
         roadmap = api.wait(job.id, max_wait=180)
         assert roadmap.status == "completed", stack.logs(CONTENT)
         assert roadmap.framework is not None
-        assert roadmap.framework.concepts()
+        assert concepts_of(roadmap)
         assert api.count_logs(job.id) > 0, stack.logs(LOGS)
     # Both worker types are alive, as the API's readiness sees them.
     reply = httpx.get(f"{stack.api_url}/readyz", timeout=10)
