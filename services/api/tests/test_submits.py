@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
+import httpx
 import pytest
+from fastapi import FastAPI
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.pool import QueuePool
@@ -18,6 +21,7 @@ from roadmap_api.errors import is_database_outage
 from roadmap_api.metrics import ApiMetrics
 from roadmap_api.roadmaps import submits
 from roadmap_api.roadmaps.submits import JobSubmitter
+from roadmap_api.state import AppServices
 from roadmap_api.testing import Account, queued_tasks, request_body
 from roadmap_core.celery_app import create_celery_app
 from roadmap_core.contracts import CONTENT_QUEUE
@@ -119,3 +123,20 @@ async def test_a_failed_send_still_answers_and_is_counted(
         await subject.aclose()
         await broker.aclose()
         celery.close()
+
+
+async def test_submits_go_out_through_the_app_s_one_enqueuer(
+    app: FastAPI, client: httpx.AsyncClient, alice: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services: AppServices = app.state.services
+    sends: list[int] = []
+    send = services.enqueuer.send
+
+    async def counted(*args: Any, **kwargs: Any) -> bool:
+        sends.append(1)
+        return await send(*args, **kwargs)
+
+    monkeypatch.setattr(services.enqueuer, "send", counted)
+    response = await client.post("/api/v1/roadmaps", json=request_body(), headers=alice.headers)
+    assert response.status_code == 202, response.text
+    assert sends == [1]

@@ -33,9 +33,9 @@ SERVICE_NAME = "roadmap-api"
 LOGSHIP_FLUSH_S = 3.0
 
 
-BROKER_CONNECTIONS = 4
+BROKER_CONNECTIONS = 4  # batched pushes: a few connections carry any request rate
 # How long a stream's per-user slot outlives a process that died without releasing it.
-STREAM_LEASE_S = 60.0  # batched pushes: a few connections carry any request rate
+STREAM_LEASE_S = 60.0
 
 
 def redis_pool(
@@ -127,7 +127,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ),
         celery=celery,
         broker=broker_client,
-        enqueuer=Enqueuer(celery, broker_client, metrics, timeout_s=settings.enqueue_timeout_s),
+        enqueuer=enqueuer,
         access_tokens=AccessTokens(settings),
         submitter=JobSubmitter(
             db,
