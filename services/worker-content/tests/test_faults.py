@@ -5,6 +5,8 @@ and two worker processes sharing one global request rate."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 import uuid
 from collections import Counter
@@ -22,7 +24,13 @@ from roadmap_db.models import Concept, ContentItem, ContentResult
 from roadmap_db.repositories import job_lifecycle as jobs
 from roadmap_db.repositories.frameworks import latest_review_round
 from roadmap_dev.fake_llm import FakeLLM, FaultKind, FaultRule
-from roadmap_worker_content.testing import WorkerFactory, make_request, submit_job, wait_for_job
+from roadmap_worker_content.testing import (
+    WorkerFactory,
+    WorkerProcess,
+    make_request,
+    submit_job,
+    wait_for_job,
+)
 
 DONE = {JobStatus.completed, JobStatus.partial_failure, JobStatus.failed, JobStatus.cancelled}
 CONTENT_SCHEMAS = {"Tutorial", "ResourceList", "Quiz"}
@@ -40,40 +48,71 @@ async def _saved(db: ProcessDatabase, job_id: uuid.UUID) -> list[tuple[str, str,
         return [(key, kind.value, result) for key, kind, result in rows]
 
 
+async def _stop_a_child_between_saves(
+    worker: WorkerProcess,
+    fake: FakeLLM,
+    db: ProcessDatabase,
+    job_id: uuid.UUID,
+    *,
+    within_s: float,
+) -> tuple[int, set[tuple[str, str]]]:
+    """Freeze (SIGSTOP) a prefork child that has saved some of its items and not all yet;
+    returns its pid and every item saved at that moment. Polls the state, not the clock: a
+    loaded machine only makes it take longer."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        children = set(worker.children())
+        owner = {
+            r["concept_id"]: r["pid"]
+            for r in fake.requests()
+            if r["schema"] in CONTENT_SCHEMAS and r["pid"] in children
+        }
+        for pid in set(owner.values()):
+            concepts = {key for key, holder in owner.items() if holder == pid}
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                saved = {(key, kind) for key, kind, _ in await _saved(db, job_id)}
+            except BaseException:
+                os.kill(pid, signal.SIGCONT)
+                raise
+            own = {item for item in saved if item[0] in concepts}
+            if own and len(own) < len(concepts) * len(CONTENT_SCHEMAS):
+                return pid, saved  # stopped mid-batch: some items stored, some not
+            os.kill(pid, signal.SIGCONT)
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no child was seen between two saves of its batch in {within_s} s")
+
+
 async def test_a_child_killed_mid_generation_resumes_without_repeating_saved_items(
     workers: WorkerFactory, fake: FakeLLM, db: ProcessDatabase, celery_client: Celery
 ) -> None:
     # A long lease: finishing in time proves the redelivered message took its own claims
     # over at once instead of waiting for them to expire.
     worker = workers(env={"CONCEPT_BATCH_SIZE": "2", "LLM_CONCURRENCY": "2", "ITEM_LEASE_S": "120"})
-    children = set(worker.children())
-    fake.configure(
-        latency_ms=200.0,
-        # The 9th request: planning (2) and the first content rounds of both children are done.
-        rules=[FaultRule(fault=FaultKind.kill, skip=8, times=1).model_dump()],
-    )
+    fake.configure(latency_ms=200.0)
     job_id = await submit_job(db, celery_client)
+    # Stopped first, then killed: nothing it saves can slip in between what we read and
+    # the kill, so "saved before the kill" is exact however loaded the machine is.
+    victim, saved_before = await _stop_a_child_between_saves(worker, fake, db, job_id, within_s=45)
+    os.kill(victim, signal.SIGKILL)
     job = await wait_for_job(db, job_id, DONE, within_s=45, workers=[worker])
     assert job.status is JobStatus.completed
-
-    requests = fake.requests()
-    kills = [r for r in requests if r.get("killed")]
-    assert len(kills) == 1
-    assert kills[0]["pid"] in children
-    kill_ts = float(kills[0]["ts"])
 
     saved = await _saved(db, job_id)
     assert len(saved) == 12
     assert {r.version for _, _, r in saved} == {1}
-    per_item = Counter(
+    requests = [r for r in fake.requests() if r["schema"] in CONTENT_SCHEMAS]
+    per_item = Counter((r["concept_id"], SCHEMA_KIND[str(r["schema"])]) for r in requests)
+    for item in saved_before:
+        assert per_item[item] == 1, f"{item} was saved before the kill but asked for again"
+    victims_concepts = {r["concept_id"] for r in requests if r["pid"] == victim}
+    resumed = {
         (r["concept_id"], SCHEMA_KIND[str(r["schema"])])
         for r in requests
-        if r["schema"] in CONTENT_SCHEMAS and not r.get("killed")
-    )
-    before_kill = [(key, kind) for key, kind, r in saved if r.created_at.timestamp() < kill_ts]
-    assert before_kill, "the kill came before any item was saved; the test proves nothing"
-    for item in before_kill:
-        assert per_item[item] == 1, f"{item} was saved before the kill but asked for again"
+        if r["concept_id"] in victims_concepts and r["pid"] not in (victim, None)
+    }
+    assert resumed, "nobody took the killed child's batch over"
+    assert not resumed & saved_before
 
 
 async def test_a_plan_that_keeps_killing_its_process_ends_failed(
