@@ -85,19 +85,20 @@ async def test_i14_05_every_number_and_boolean_of_every_body_is_strict(
     cases: list[tuple[str, str, dict[str, Any], list[str | int]]] = [
         ("post", f"{API}/roadmaps/{job}/review", {"approve": 0}, ["body", "approve"]),
         ("post", f"{API}/roadmaps/{job}/review", {"approve": "yes"}, ["body", "approve"]),
-        ("put", f"{concept_url}/progress", {"completed": 1}, ["body", "completed"]),
-        ("put", f"{concept_url}/progress", {"completed": "true"}, ["body", "completed"]),
+        ("put", f"{concept_url}/progress", {"status": True}, ["body", "status"]),
+        ("post", f"{concept_url}/quiz/attempts", {"answers": [True]}, ["body", "answers", 0]),
+        ("post", f"{concept_url}/quiz/attempts", {"answers": [1.0]}, ["body", "answers", 0]),
         (
             "post",
-            f"{concept_url}/quiz-attempts",
-            {"answers": {"q1": [True]}},
-            ["body", "answers", "q1", 0],
+            f"{concept_url}/quiz/attempts",
+            {"answers": [[0, True]]},
+            ["body", "answers", 0, 1],
         ),
         (
             "post",
-            f"{concept_url}/quiz-attempts",
-            {"answers": {"q1": [1.0]}},
-            ["body", "answers", "q1", 0],
+            f"{concept_url}/quiz/attempts",
+            {"answers": [0], "quiz_version": "1"},
+            ["body", "quiz_version"],
         ),
     ]
     for method, url, body, loc in cases:

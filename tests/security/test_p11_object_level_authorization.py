@@ -25,10 +25,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/api/v1/roadmaps/{roadmap_id}/concepts/{concept_id}/regenerate"): {
         "kinds": ["tutorial"]
     },
-    ("put", "/api/v1/roadmaps/{roadmap_id}/concepts/{concept_id}/progress"): {"completed": True},
-    ("post", "/api/v1/roadmaps/{roadmap_id}/concepts/{concept_id}/quiz-attempts"): {
-        "answers": {"q1": [0]}
-    },
+    ("put", "/api/v1/roadmaps/{roadmap_id}/concepts/{concept_id}/progress"): {"status": "done"},
+    ("post", "/api/v1/roadmaps/{roadmap_id}/concepts/{concept_id}/quiz/attempts"): {"answers": [0]},
 }
 ADMIN_PREFIX = "/api/v1/admin"
 REQUEST_BOUND_S = 10.0
@@ -105,7 +103,7 @@ async def test_p11_other_users_ids_404_on_every_id_route_admin_routes_403(
     assert mine.json()["status"] == "queued"
     concept_view = await api.get(f"{API}/roadmaps/{job}/concepts/{concept}", headers=owner.headers)
     assert concept_view.status_code == 200
-    assert concept_view.json()["completed"] is False
+    assert concept_view.json()["progress"] == "not_started"
     via_key = await api.get(f"{API}/me", headers={"Authorization": f"Bearer {key.json()['key']}"})
     assert via_key.status_code == 200
     assert via_key.json()["id"] == str(owner.id)

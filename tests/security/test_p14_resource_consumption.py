@@ -63,8 +63,8 @@ async def test_p14_oversized_bodies_and_strings_refused_before_anything_is_store
         ("post", f"{concept_url}/regenerate", {"kinds": ["tutorial"] * 4}),
         (
             "post",
-            f"{concept_url}/quiz-attempts",
-            {"answers": {f"q{i}": [0] for i in range(21)}},
+            f"{concept_url}/quiz/attempts",
+            {"answers": [0] * 21},
         ),
         ("post", f"{API}/me/api-keys", {"name": "n" * 101}),
         ("get", f"{roadmaps}?limit=101", None),

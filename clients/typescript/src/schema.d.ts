@@ -179,7 +179,7 @@ export interface paths {
         get?: never;
         /**
          * Set Concept Progress
-         * @description Mark the concept done (or not done) for yourself.
+         * @description Say where you are with the concept: `not_started`, `in_progress` or `done`.
          */
         put: operations["concept_progress_set"];
         post?: never;
@@ -189,18 +189,24 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v1/roadmaps/{roadmap_id}/concepts/{concept_id}/quiz-attempts": {
+    "/api/v1/roadmaps/{roadmap_id}/concepts/{concept_id}/quiz/attempts": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * List Quiz Attempts
+         * @description Your attempts at the concept's quizzes, newest first.
+         */
+        get: operations["quiz_attempts_list"];
         put?: never;
         /**
          * Attempt Quiz
-         * @description Score answers against the concept's latest quiz (409 until it has one).
+         * @description Answer the concept's latest quiz (one entry per question): your score, and per
+         *     question whether you were right, the correct options and the explanation. 409 until
+         *     the concept has a quiz, or when `quiz_version` is not its latest.
          */
         post: operations["quiz_attempts_create"];
         delete?: never;
@@ -617,11 +623,23 @@ export interface components {
             estimated_hours: number;
             /** Prerequisites */
             prerequisites: string[];
+            /** @description where you say you are with this concept */
+            progress: components["schemas"]["LearnerStatus"];
             /**
              * Completed
-             * @description marked done by you
+             * @description `progress` is `done`
              */
             completed: boolean;
+            /**
+             * Quiz Attempts
+             * @description your attempts at its quiz
+             */
+            quiz_attempts: number;
+            /**
+             * Best Quiz Score
+             * @description your best attempt's score (none yet: null)
+             */
+            best_quiz_score: number | null;
             /** Content */
             content: {
                 [key: string]: components["schemas"]["ItemState"];
@@ -651,8 +669,23 @@ export interface components {
             estimated_hours: number;
             /** Prerequisites */
             prerequisites: string[];
-            /** Completed */
+            /** @description where you say you are with this concept */
+            progress: components["schemas"]["LearnerStatus"];
+            /**
+             * Completed
+             * @description `progress` is `done`
+             */
             completed: boolean;
+            /**
+             * Quiz Attempts
+             * @description your attempts at its quiz
+             */
+            quiz_attempts: number;
+            /**
+             * Best Quiz Score
+             * @description your best attempt's score (none yet: null)
+             */
+            best_quiz_score: number | null;
             /** Content */
             content: {
                 [key: string]: components["schemas"]["TutorialItem"] | components["schemas"]["ResourcesItem"] | components["schemas"]["QuizItem"];
@@ -717,6 +750,48 @@ export interface components {
          * @enum {string}
          */
         JobStep: "queued" | "intent_analysis" | "curriculum_design" | "validation" | "repair" | "awaiting_review" | "revision" | "content_generation" | "done";
+        /**
+         * LearnerStatus
+         * @description Where a learner says they are with one concept (set by them, never by a worker).
+         * @enum {string}
+         */
+        LearnerStatus: "not_started" | "in_progress" | "done";
+        /**
+         * Learning
+         * @description Your progress through the roadmap's concepts (what you marked, what you scored).
+         */
+        Learning: {
+            /**
+             * Concepts
+             * @description concepts in the roadmap
+             */
+            concepts: number;
+            /**
+             * Done
+             * @description concepts you marked `done`
+             */
+            done: number;
+            /**
+             * In Progress
+             * @description concepts you marked `in_progress`
+             */
+            in_progress: number;
+            /**
+             * Completion
+             * @description `done` / `concepts` (0 without concepts)
+             */
+            completion: number;
+            /**
+             * Quizzes Attempted
+             * @description concepts whose quiz you attempted
+             */
+            quizzes_attempted: number;
+            /**
+             * Average Best Score
+             * @description mean of your best score per attempted quiz (none attempted: null)
+             */
+            average_best_score: number | null;
+        };
         /**
          * Level
          * @enum {string}
@@ -884,8 +959,7 @@ export interface components {
         };
         /** ProgressIn */
         ProgressIn: {
-            /** Completed */
-            completed: boolean;
+            status: components["schemas"]["LearnerStatus"];
         };
         /** ProgressOut */
         ProgressOut: {
@@ -894,9 +968,16 @@ export interface components {
              * Format: uuid
              */
             concept_id: string;
-            /** Completed */
+            status: components["schemas"]["LearnerStatus"];
+            /**
+             * Completed
+             * @description `status` is `done`
+             */
             completed: boolean;
-            /** Completed At */
+            /**
+             * Completed At
+             * @description when it was marked done (while it is)
+             */
             completed_at: string | null;
             /**
              * Updated At
@@ -908,10 +989,21 @@ export interface components {
         QuestionResult: {
             /** Question Id */
             question_id: string;
-            /** Correct */
+            /**
+             * Chosen
+             * @description the option indexes you chose
+             */
+            chosen: number[];
+            /**
+             * Correct
+             * @description whether you chose exactly the correct options
+             */
             correct: boolean;
-            /** Expected */
-            expected: number[];
+            /**
+             * Correct Options
+             * @description indexes of the correct options
+             */
+            correct_options: number[];
             /** Explanation */
             explanation: string;
         };
@@ -941,20 +1033,18 @@ export interface components {
                 [key: string]: components["schemas"]["WorkerOut"][];
             };
         };
-        /** Quiz */
-        Quiz: {
-            /** Questions */
-            questions: components["schemas"]["QuizQuestion"][];
-        };
         /** QuizAttemptIn */
         QuizAttemptIn: {
             /**
              * Answers
-             * @description question id → indexes of the chosen options
+             * @description one entry per question of the quiz, in its order
              */
-            answers: {
-                [key: string]: number[];
-            };
+            answers: (number | number[])[];
+            /**
+             * Quiz Version
+             * @description the version of the quiz you answered (1 or more; the latest when left out): an older one answers 409, so answers are never scored against questions you did not see
+             */
+            quiz_version?: number | null;
         };
         /** QuizAttemptOut */
         QuizAttemptOut: {
@@ -963,6 +1053,11 @@ export interface components {
              * Format: uuid
              */
             id: string;
+            /**
+             * Concept Id
+             * Format: uuid
+             */
+            concept_id: string;
             /** Quiz Version */
             quiz_version: number;
             /**
@@ -970,17 +1065,36 @@ export interface components {
              * @description share of questions answered correctly
              */
             score: number;
-            /** Correct */
+            /**
+             * Correct
+             * @description questions answered correctly
+             */
             correct: number;
-            /** Total */
+            /**
+             * Total
+             * @description questions in the quiz
+             */
             total: number;
-            /** Results */
+            /**
+             * Results
+             * @description per question, in the quiz's order
+             */
             results: components["schemas"]["QuestionResult"][];
             /**
              * Created At
              * Format: date-time
              */
             created_at: string;
+        };
+        /** QuizAttemptPage */
+        QuizAttemptPage: {
+            /**
+             * Items
+             * @description newest first
+             */
+            items: components["schemas"]["QuizAttemptOut"][];
+            /** Next Cursor */
+            next_cursor: string | null;
         };
         /** QuizItem */
         QuizItem: {
@@ -1005,8 +1119,17 @@ export interface components {
             /** @description the latest version, or the one asked for */
             result: components["schemas"]["QuizVersion"] | null;
         };
-        /** QuizQuestion */
-        QuizQuestion: {
+        /** QuizOut */
+        QuizOut: {
+            /** Questions */
+            questions: components["schemas"]["QuizQuestionOut"][];
+        };
+        /**
+         * QuizQuestionOut
+         * @description A question as the learner sees it before answering: no correct options, no
+         *     explanation (those come back with an attempt).
+         */
+        QuizQuestionOut: {
             /** Id */
             id: string;
             type: components["schemas"]["QuestionType"];
@@ -1014,10 +1137,6 @@ export interface components {
             prompt: string;
             /** Options */
             options: string[];
-            /** Correct */
-            correct: number[];
-            /** Explanation */
-            explanation: string;
         };
         /** QuizVersion */
         QuizVersion: {
@@ -1038,7 +1157,7 @@ export interface components {
              * Format: date-time
              */
             created_at: string;
-            body: components["schemas"]["Quiz"];
+            body: components["schemas"]["QuizOut"];
         };
         /** Readiness */
         Readiness: {
@@ -1227,6 +1346,7 @@ export interface components {
             finished_at: string | null;
             review: components["schemas"]["ReviewOut"] | null;
             framework: components["schemas"]["FrameworkOut"] | null;
+            learning: components["schemas"]["Learning"];
         };
         /** RoadmapPage */
         RoadmapPage: {
@@ -2710,6 +2830,96 @@ export interface operations {
             };
             /** @description Request body too large */
             413: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid request (see `errors`) */
+            422: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unexpected error (quote `request_id` when reporting it) */
+            500: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backing service is unavailable (see `Retry-After`) */
+            503: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    quiz_attempts_list: {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string | null;
+            };
+            header?: never;
+            path: {
+                roadmap_id: string;
+                concept_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QuizAttemptPage"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked credentials */
+            401: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource (or it belongs to someone else) */
+            404: {
                 headers: {
                     "X-Request-ID": components["headers"]["X-Request-ID"];
                     [name: string]: unknown;

@@ -37,14 +37,13 @@ CALLS = [
         "/api/v1/roadmaps/{roadmap_id}/concepts/{concept_id}/regenerate",
         {"kinds": ["quiz"]},
     ),
-    Call(
-        "PUT", "/api/v1/roadmaps/{roadmap_id}/concepts/{concept_id}/progress", {"completed": True}
-    ),
+    Call("PUT", "/api/v1/roadmaps/{roadmap_id}/concepts/{concept_id}/progress", {"status": "done"}),
     Call(
         "POST",
-        "/api/v1/roadmaps/{roadmap_id}/concepts/{concept_id}/quiz-attempts",
-        {"answers": {"q1": [0]}},
+        "/api/v1/roadmaps/{roadmap_id}/concepts/{concept_id}/quiz/attempts",
+        {"answers": [0, [0]]},
     ),
+    Call("GET", "/api/v1/roadmaps/{roadmap_id}/concepts/{concept_id}/quiz/attempts"),
     Call("DELETE", "/api/v1/me/api-keys/{key_id}"),
 ]
 

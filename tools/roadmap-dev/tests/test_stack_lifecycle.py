@@ -146,11 +146,21 @@ def exercise_content_calls(client: RoadmapClient) -> None:
     quiz = detail.content["quiz"]
     assert isinstance(quiz, QuizItem)
     assert quiz.result is not None
-    answers = {q.id: q.correct for q in quiz.result.body.questions}
-    result = client.quiz_attempt(job.id, concept.id, answers)
+    questions = quiz.result.body.questions
+    first_try = client.quiz_attempt(job.id, concept.id, [0] * len(questions))
+    assert first_try.total == len(questions)
+    # The attempt tells the correct options: answering with them scores full marks.
+    result = client.quiz_attempt(
+        job.id, concept.id, [r.correct_options for r in first_try.results], quiz_version=1
+    )
     assert result.score == 1.0
-    assert result.correct == result.total == len(answers)
-    assert client.set_progress(job.id, concept.id, completed=True).completed
+    assert result.correct == result.total == len(questions)
+    assert [a.id for a in client.quiz_attempts(job.id, concept.id).items] == [
+        result.id,
+        first_try.id,
+    ]
+    assert client.set_progress(job.id, concept.id, "done").completed
+    assert client.get_roadmap(job.id).learning.done == 1
 
     regen = client.regenerate(job.id, concept.id, ["tutorial"], "shorter, with one example")
     assert regen.kinds == ["tutorial"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncGenerator, Generator, Mapping
+from collections.abc import AsyncGenerator, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Generic, Literal, Self, TypeVar
@@ -33,6 +33,7 @@ from roadmap_client.models import (
     ProgressOut,
     QueuesOut,
     QuizAttemptOut,
+    QuizAttemptPage,
     Readiness,
     RegenerateAccepted,
     RoadmapDetail,
@@ -44,6 +45,9 @@ from roadmap_client.models import (
 M = TypeVar("M")
 Id = uuid.UUID | str
 ContentKind = Literal["tutorial", "resources", "quiz"]
+LearnerStatus = Literal["not_started", "in_progress", "done"]
+# One question's answer: the chosen option's index (a list of them for multiple choice).
+QuizAnswer = int | Sequence[int]
 TERMINAL_STATUSES = frozenset({"completed", "partial_failure", "failed", "cancelled"})
 DEFAULT_RECONNECT_S = 2.0
 
@@ -77,7 +81,11 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     ),
     "quiz_attempts_create": (
         "POST",
-        f"{API}/roadmaps/{{roadmap_id}}/concepts/{{concept_id}}/quiz-attempts",
+        f"{API}/roadmaps/{{roadmap_id}}/concepts/{{concept_id}}/quiz/attempts",
+    ),
+    "quiz_attempts_list": (
+        "GET",
+        f"{API}/roadmaps/{{roadmap_id}}/concepts/{{concept_id}}/quiz/attempts",
     ),
     "roadmap_logs_list": ("GET", f"{API}/roadmaps/{{roadmap_id}}/logs"),
     "admin_queues_get": ("GET", f"{API}/admin/queues"),
@@ -179,19 +187,32 @@ class _Calls:
         )  # fmt: skip
 
     @staticmethod
-    def progress(job_id: Id, concept_id: Id, completed: bool) -> _Call[ProgressOut]:
+    def progress(job_id: Id, concept_id: Id, status: LearnerStatus) -> _Call[ProgressOut]:
         return _call(
-            "concept_progress_set", TypeAdapter(ProgressOut), json={"completed": completed},
+            "concept_progress_set", TypeAdapter(ProgressOut), json={"status": status},
             roadmap_id=job_id, concept_id=concept_id,
         )  # fmt: skip
 
     @staticmethod
     def quiz_attempt(
-        job_id: Id, concept_id: Id, answers: Mapping[str, list[int]]
+        job_id: Id, concept_id: Id, answers: Sequence[QuizAnswer], quiz_version: int | None
     ) -> _Call[QuizAttemptOut]:
+        body = _body(
+            answers=[a if isinstance(a, int) else list(a) for a in answers],
+            quiz_version=quiz_version,
+        )
         return _call(
-            "quiz_attempts_create", TypeAdapter(QuizAttemptOut), ok=201,
-            json={"answers": dict(answers)}, roadmap_id=job_id, concept_id=concept_id,
+            "quiz_attempts_create", TypeAdapter(QuizAttemptOut), ok=201, json=body,
+            roadmap_id=job_id, concept_id=concept_id,
+        )  # fmt: skip
+
+    @staticmethod
+    def quiz_attempts(
+        job_id: Id, concept_id: Id, limit: int | None, cursor: str | None
+    ) -> _Call[QuizAttemptPage]:
+        return _call(
+            "quiz_attempts_list", TypeAdapter(QuizAttemptPage),
+            params={"limit": limit, "cursor": cursor}, roadmap_id=job_id, concept_id=concept_id,
         )  # fmt: skip
 
 
@@ -435,13 +456,28 @@ class RoadmapClient(_Base):
     ) -> RegenerateAccepted:
         return self._run(_Calls.regenerate(job_id, concept_id, kinds, instructions))
 
-    def set_progress(self, job_id: Id, concept_id: Id, *, completed: bool) -> ProgressOut:
-        return self._run(_Calls.progress(job_id, concept_id, completed))
+    def set_progress(self, job_id: Id, concept_id: Id, status: LearnerStatus) -> ProgressOut:
+        """Mark where you are with a concept: ``not_started``, ``in_progress`` or ``done``."""
+        return self._run(_Calls.progress(job_id, concept_id, status))
 
     def quiz_attempt(
-        self, job_id: Id, concept_id: Id, answers: Mapping[str, list[int]]
+        self,
+        job_id: Id,
+        concept_id: Id,
+        answers: Sequence[QuizAnswer],
+        *,
+        quiz_version: int | None = None,
     ) -> QuizAttemptOut:
-        return self._run(_Calls.quiz_attempt(job_id, concept_id, answers))
+        """Answer the concept's quiz: one entry per question, in order (an option index, or
+        a list of them for a ``multiple_choice`` question). ``quiz_version``: the version you
+        answered (409 when it is no longer the latest)."""
+        return self._run(_Calls.quiz_attempt(job_id, concept_id, answers, quiz_version))
+
+    def quiz_attempts(
+        self, job_id: Id, concept_id: Id, *, limit: int | None = None, cursor: str | None = None
+    ) -> QuizAttemptPage:
+        """Your attempts at the concept's quiz, newest first."""
+        return self._run(_Calls.quiz_attempts(job_id, concept_id, limit, cursor))
 
     # -- logs, admin, health ------------------------------------------------------------
 
@@ -636,13 +672,23 @@ class AsyncRoadmapClient(_Base):
     ) -> RegenerateAccepted:
         return await self._run(_Calls.regenerate(job_id, concept_id, kinds, instructions))
 
-    async def set_progress(self, job_id: Id, concept_id: Id, *, completed: bool) -> ProgressOut:
-        return await self._run(_Calls.progress(job_id, concept_id, completed))
+    async def set_progress(self, job_id: Id, concept_id: Id, status: LearnerStatus) -> ProgressOut:
+        return await self._run(_Calls.progress(job_id, concept_id, status))
 
     async def quiz_attempt(
-        self, job_id: Id, concept_id: Id, answers: Mapping[str, list[int]]
+        self,
+        job_id: Id,
+        concept_id: Id,
+        answers: Sequence[QuizAnswer],
+        *,
+        quiz_version: int | None = None,
     ) -> QuizAttemptOut:
-        return await self._run(_Calls.quiz_attempt(job_id, concept_id, answers))
+        return await self._run(_Calls.quiz_attempt(job_id, concept_id, answers, quiz_version))
+
+    async def quiz_attempts(
+        self, job_id: Id, concept_id: Id, *, limit: int | None = None, cursor: str | None = None
+    ) -> QuizAttemptPage:
+        return await self._run(_Calls.quiz_attempts(job_id, concept_id, limit, cursor))
 
     async def logs(
         self,

@@ -18,7 +18,6 @@ from pydantic import (
     Field,
     RootModel,
     SecretStr,
-    StringConstraints,
 )
 
 
@@ -105,6 +104,18 @@ class Check(BaseModel):
     duration_ms: Annotated[float | None, Field(title="Duration Ms")] = None
 
 
+class BestQuizScore(RootModel[float]):
+    root: Annotated[
+        float,
+        Field(
+            description="your best attempt's score (none yet: null)",
+            ge=0.0,
+            le=1.0,
+            title="Best Quiz Score",
+        ),
+    ]
+
+
 class FieldError(BaseModel):
     model_config = ConfigDict(
         extra="allow",
@@ -112,6 +123,58 @@ class FieldError(BaseModel):
     loc: Annotated[list[str | int], Field(title="Loc")]
     msg: Annotated[str, Field(title="Msg")]
     type: Annotated[str, Field(title="Type")]
+
+
+class AverageBestScore(RootModel[float]):
+    root: Annotated[
+        float,
+        Field(
+            description="mean of your best score per attempted quiz (none attempted: null)",
+            ge=0.0,
+            le=1.0,
+            title="Average Best Score",
+        ),
+    ]
+
+
+class Learning(BaseModel):
+    """
+    Your progress through the roadmap's concepts (what you marked, what you scored).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    concepts: Annotated[int, Field(description="concepts in the roadmap", ge=0, title="Concepts")]
+    done: Annotated[int, Field(description="concepts you marked `done`", ge=0, title="Done")]
+    in_progress: Annotated[
+        int,
+        Field(description="concepts you marked `in_progress`", ge=0, title="In Progress"),
+    ]
+    completion: Annotated[
+        float,
+        Field(
+            description="`done` / `concepts` (0 without concepts)",
+            ge=0.0,
+            le=1.0,
+            title="Completion",
+        ),
+    ]
+    quizzes_attempted: Annotated[
+        int,
+        Field(
+            description="concepts whose quiz you attempted",
+            ge=0,
+            title="Quizzes Attempted",
+        ),
+    ]
+    average_best_score: Annotated[
+        AverageBestScore | None,
+        Field(
+            description="mean of your best score per attempted quiz (none attempted: null)",
+            title="Average Best Score",
+        ),
+    ]
 
 
 class Links(BaseModel):
@@ -246,7 +309,13 @@ class ProgressIn(BaseModel):
     model_config = ConfigDict(
         extra="allow",
     )
-    completed: Annotated[bool, Field(title="Completed")]
+    status: Annotated[
+        Literal["not_started", "in_progress", "done"],
+        Field(
+            description="Where a learner says they are with one concept (set by them, never by a worker).",
+            title="LearnerStatus",
+        ),
+    ]
 
 
 class ProgressOut(BaseModel):
@@ -254,8 +323,18 @@ class ProgressOut(BaseModel):
         extra="allow",
     )
     concept_id: Annotated[UUID, Field(title="Concept Id")]
-    completed: Annotated[bool, Field(title="Completed")]
-    completed_at: Annotated[AwareDatetime | None, Field(title="Completed At")]
+    status: Annotated[
+        Literal["not_started", "in_progress", "done"],
+        Field(
+            description="Where a learner says they are with one concept (set by them, never by a worker).",
+            title="LearnerStatus",
+        ),
+    ]
+    completed: Annotated[bool, Field(description="`status` is `done`", title="Completed")]
+    completed_at: Annotated[
+        AwareDatetime | None,
+        Field(description="when it was marked done (while it is)", title="Completed At"),
+    ]
     updated_at: Annotated[AwareDatetime, Field(title="Updated At")]
 
 
@@ -264,8 +343,15 @@ class QuestionResult(BaseModel):
         extra="allow",
     )
     question_id: Annotated[str, Field(title="Question Id")]
-    correct: Annotated[bool, Field(title="Correct")]
-    expected: Annotated[list[int], Field(title="Expected")]
+    chosen: Annotated[list[int], Field(description="the option indexes you chose", title="Chosen")]
+    correct: Annotated[
+        bool,
+        Field(description="whether you chose exactly the correct options", title="Correct"),
+    ]
+    correct_options: Annotated[
+        list[int],
+        Field(description="indexes of the correct options", title="Correct Options"),
+    ]
     explanation: Annotated[str, Field(title="Explanation")]
 
 
@@ -281,8 +367,42 @@ class QueueOut(BaseModel):
     ]
 
 
-class Answer(RootModel[int]):
-    root: Annotated[int, Field(ge=0, le=7)]
+class Answer1(RootModel[int]):
+    root: Annotated[
+        int,
+        Field(
+            description="the chosen option's index; for a `multiple_choice` question also a list of the chosen indexes",
+            ge=0,
+            lt=8,
+            title="Answer",
+        ),
+    ]
+
+
+class Answer2Item(RootModel[int]):
+    root: Annotated[int, Field(ge=0, lt=8)]
+
+
+class Answer2(RootModel[list[Answer2Item]]):
+    root: Annotated[
+        list[Answer2Item],
+        Field(
+            description="the chosen option's index; for a `multiple_choice` question also a list of the chosen indexes",
+            max_length=8,
+            min_length=1,
+            title="Answer",
+        ),
+    ]
+
+
+class Answer(RootModel[Answer1 | Answer2]):
+    root: Annotated[
+        Answer1 | Answer2,
+        Field(
+            description="the chosen option's index; for a `multiple_choice` question also a list of the chosen indexes",
+            title="Answer",
+        ),
+    ]
 
 
 class QuizAttemptIn(BaseModel):
@@ -290,15 +410,21 @@ class QuizAttemptIn(BaseModel):
         extra="allow",
     )
     answers: Annotated[
-        dict[
-            Annotated[
-                str,
-                StringConstraints(pattern=r"^[^\u0000]*$", min_length=1, max_length=32),
-            ],
-            list[Answer],
-        ],
-        Field(description="question id → indexes of the chosen options", title="Answers"),
+        list[Answer],
+        Field(
+            description="one entry per question of the quiz, in its order",
+            max_length=20,
+            min_length=1,
+            title="Answers",
+        ),
     ]
+    quiz_version: Annotated[
+        int | None,
+        Field(
+            description="the version of the quiz you answered (1 or more; the latest when left out): an older one answers 409, so answers are never scored against questions you did not see",
+            title="Quiz Version",
+        ),
+    ] = None
 
 
 class QuizAttemptOut(BaseModel):
@@ -306,6 +432,7 @@ class QuizAttemptOut(BaseModel):
         extra="allow",
     )
     id: Annotated[UUID, Field(title="Id")]
+    concept_id: Annotated[UUID, Field(title="Concept Id")]
     quiz_version: Annotated[int, Field(title="Quiz Version")]
     score: Annotated[
         float,
@@ -316,34 +443,41 @@ class QuizAttemptOut(BaseModel):
             title="Score",
         ),
     ]
-    correct: Annotated[int, Field(title="Correct")]
-    total: Annotated[int, Field(title="Total")]
-    results: Annotated[list[QuestionResult], Field(title="Results")]
+    correct: Annotated[
+        int, Field(description="questions answered correctly", ge=0, title="Correct")
+    ]
+    total: Annotated[int, Field(description="questions in the quiz", ge=0, title="Total")]
+    results: Annotated[
+        list[QuestionResult],
+        Field(description="per question, in the quiz's order", title="Results"),
+    ]
     created_at: Annotated[AwareDatetime, Field(title="Created At")]
 
 
-class Option(RootModel[str]):
-    root: Annotated[str, Field(max_length=200, min_length=1, pattern="^[^\\u0000]*$")]
-
-
-class QuizQuestion(BaseModel):
+class QuizAttemptPage(BaseModel):
     model_config = ConfigDict(
         extra="allow",
     )
-    id: Annotated[str, Field(max_length=32, min_length=1, pattern="^[^\\u0000]*$", title="Id")]
+    items: Annotated[list[QuizAttemptOut], Field(description="newest first", title="Items")]
+    next_cursor: Annotated[str | None, Field(title="Next Cursor")]
+
+
+class QuizQuestionOut(BaseModel):
+    """
+    A question as the learner sees it before answering: no correct options, no
+    explanation (those come back with an attempt).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    id: Annotated[str, Field(title="Id")]
     type: Annotated[
         Literal["single_choice", "multiple_choice", "true_false"],
         Field(title="QuestionType"),
     ]
-    prompt: Annotated[
-        str,
-        Field(max_length=2000, min_length=1, pattern="^[^\\u0000]*$", title="Prompt"),
-    ]
-    options: Annotated[list[Option], Field(max_length=8, min_length=2, title="Options")]
-    correct: Annotated[list[int], Field(max_length=8, min_length=1, title="Correct")]
-    explanation: Annotated[
-        str, Field(max_length=4000, pattern="^[^\\u0000]*$", title="Explanation")
-    ]
+    prompt: Annotated[str, Field(title="Prompt")]
+    options: Annotated[list[str], Field(title="Options")]
 
 
 class Readiness(BaseModel):
@@ -1125,11 +1259,11 @@ class QueuesOut(BaseModel):
     workers: Annotated[dict[str, list[WorkerOut]], Field(title="Workers")]
 
 
-class Quiz(BaseModel):
+class QuizOut(BaseModel):
     model_config = ConfigDict(
         extra="allow",
     )
-    questions: Annotated[list[QuizQuestion], Field(max_length=20, min_length=1, title="Questions")]
+    questions: Annotated[list[QuizQuestionOut], Field(title="Questions")]
 
 
 class QuizVersion(BaseModel):
@@ -1146,7 +1280,7 @@ class QuizVersion(BaseModel):
         ),
     ]
     created_at: Annotated[AwareDatetime, Field(title="Created At")]
-    body: Quiz
+    body: QuizOut
 
 
 class Resource(BaseModel):
@@ -1289,7 +1423,21 @@ class ConceptNode(BaseModel):
     difficulty: Annotated[int, Field(title="Difficulty")]
     estimated_hours: Annotated[float, Field(title="Estimated Hours")]
     prerequisites: Annotated[list[str], Field(title="Prerequisites")]
-    completed: Annotated[bool, Field(description="marked done by you", title="Completed")]
+    progress: Annotated[
+        Literal["not_started", "in_progress", "done"],
+        Field(description="where you say you are with this concept", title="LearnerStatus"),
+    ]
+    completed: Annotated[bool, Field(description="`progress` is `done`", title="Completed")]
+    quiz_attempts: Annotated[
+        int, Field(description="your attempts at its quiz", ge=0, title="Quiz Attempts")
+    ]
+    best_quiz_score: Annotated[
+        BestQuizScore | None,
+        Field(
+            description="your best attempt's score (none yet: null)",
+            title="Best Quiz Score",
+        ),
+    ]
     content: Annotated[
         dict[Literal["tutorial", "resources", "quiz"], ItemState],
         Field(title="Content"),
@@ -1368,7 +1516,21 @@ class ConceptOut(BaseModel):
     difficulty: Annotated[int, Field(title="Difficulty")]
     estimated_hours: Annotated[float, Field(title="Estimated Hours")]
     prerequisites: Annotated[list[str], Field(title="Prerequisites")]
-    completed: Annotated[bool, Field(title="Completed")]
+    progress: Annotated[
+        Literal["not_started", "in_progress", "done"],
+        Field(description="where you say you are with this concept", title="LearnerStatus"),
+    ]
+    completed: Annotated[bool, Field(description="`progress` is `done`", title="Completed")]
+    quiz_attempts: Annotated[
+        int, Field(description="your attempts at its quiz", ge=0, title="Quiz Attempts")
+    ]
+    best_quiz_score: Annotated[
+        BestQuizScore | None,
+        Field(
+            description="your best attempt's score (none yet: null)",
+            title="Best Quiz Score",
+        ),
+    ]
     content: Annotated[
         dict[
             Literal["tutorial", "resources", "quiz"],
@@ -1433,3 +1595,4 @@ class RoadmapDetail(BaseModel):
     finished_at: Annotated[AwareDatetime | None, Field(title="Finished At")]
     review: ReviewOut | None
     framework: FrameworkOut | None
+    learning: Learning

@@ -39,6 +39,7 @@ from roadmap_core.domain import (
     ItemStatus,
     JobStatus,
     JobStep,
+    LearnerStatus,
     ReviewDecision,
 )
 from roadmap_core.ids import new_id
@@ -329,21 +330,37 @@ class ConceptProgress(Base):
     concept_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("concepts.id", ondelete="CASCADE"), primary_key=True
     )
-    completed: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[LearnerStatus] = mapped_column(
+        _enum(LearnerStatus, "learner_status"), server_default=LearnerStatus.not_started.value
+    )
+    # When it was marked done (kept while it stays done; cleared when it no longer is).
     completed_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
 class QuizAttempt(Base):
     __tablename__ = "quiz_attempts"
-    __table_args__ = (Index("ix_quiz_attempts_user_concept", "user_id", "concept_id"),)
+    __table_args__ = (
+        Index(
+            "ix_quiz_attempts_user_concept_created",
+            "user_id",
+            "concept_id",
+            text("created_at DESC"),
+            text("id DESC"),
+        ),
+    )
 
     id: Mapped[uuid.UUID] = _pk()
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     concept_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("concepts.id", ondelete="CASCADE"))
     quiz_version: Mapped[int] = mapped_column(Integer)
-    answers: Mapped[dict[str, Any]]
+    # The options chosen, one list per question (older attempts: question id → options).
+    answers: Mapped[Any] = mapped_column(JSONB)
     score: Mapped[float] = mapped_column(Float)
+    correct: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    total: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # What the learner was told, per question (immutable; scored once, when submitted).
+    results: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
     created_at: Mapped[datetime] = _created()
 
 

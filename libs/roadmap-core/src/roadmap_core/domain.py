@@ -70,6 +70,14 @@ class ContentKind(StrEnum):
     quiz = "quiz"
 
 
+class LearnerStatus(StrEnum):
+    """Where a learner says they are with one concept (set by them, never by a worker)."""
+
+    not_started = "not_started"
+    in_progress = "in_progress"
+    done = "done"
+
+
 class ReviewDecision(StrEnum):
     pending = "pending"  # framework proposed, waiting for the learner
     approved = "approved"

@@ -204,22 +204,36 @@ def tutorial_excerpt(client: RoadmapClient, roadmap: RoadmapDetail) -> Panel | N
     )
 
 
-def quiz_question(client: RoadmapClient, roadmap: RoadmapDetail) -> Panel | None:
+def quiz_attempt(client: RoadmapClient, roadmap: RoadmapDetail) -> Panel | None:
+    """Answer the first quiz (the first option of every question) and show how it went:
+    the questions come without their answers; the attempt brings score and explanations."""
     concept = _first_with(roadmap, "quiz")
     if concept is None:
         return None
     item = client.get_concept(roadmap.id, concept.id).content.get("quiz")
     if not isinstance(item, QuizItem) or item.result is None:
         return None
-    question = item.result.body.questions[0]
-    correct = set(question.correct)
-    lines = [Text(question.prompt, style="bold")]
+    questions = item.result.body.questions
+    attempt = client.quiz_attempt(
+        roadmap.id, concept.id, [0] * len(questions), quiz_version=item.result.version
+    )
+    question, result = questions[0], attempt.results[0]
+    lines = [
+        Text(f"answered {attempt.total} questions: {attempt.correct} right", style="bold"),
+        Text(question.prompt),
+    ]
     for index, option in enumerate(question.options):
-        mark = "●" if index in correct else "○"
-        lines.append(Text(f"  {mark} {option}", style="green" if index in correct else ""))
-    if question.explanation:
-        lines.append(Text(question.explanation, style="dim"))
-    return Panel(Group(*lines), title=f"Quiz question — {escape(concept.title)}", expand=False)
+        chosen = "you" if index in result.chosen else "   "
+        mark = "●" if index in result.correct_options else "○"
+        style = "green" if index in result.correct_options else ""
+        lines.append(Text(f"  {chosen} {mark} {option}", style=style))
+    if result.explanation:
+        lines.append(Text(result.explanation, style="dim"))
+    return Panel(
+        Group(*lines),
+        title=f"Quiz attempt — {escape(concept.title)} — score {attempt.score:.0%}",
+        expand=False,
+    )
 
 
 def usage_table(roadmap: RoadmapDetail, log_count: int) -> Table:
@@ -238,7 +252,7 @@ def show(client: RoadmapClient, result: FlowResult, console: Console) -> None:
     roadmap = result.roadmap
     console.print(roadmap_tree(roadmap))
     console.print(LEGEND)
-    for panel in (tutorial_excerpt(client, roadmap), quiz_question(client, roadmap)):
+    for panel in (tutorial_excerpt(client, roadmap), quiz_attempt(client, roadmap)):
         if panel is not None:
             console.print(panel)
     console.print(usage_table(roadmap, client.count_logs(roadmap.id)))

@@ -15,15 +15,21 @@ from roadmap_api.content.schemas import (
     ProgressOut,
     QuizAttemptIn,
     QuizAttemptOut,
+    QuizAttemptPage,
     RegenerateAccepted,
     RegenerateIn,
 )
 from roadmap_api.db import ServicesDep, SessionDep
 from roadmap_api.responses import AUTH_ERRORS, errors
+from roadmap_core.text import STORABLE
 
 router = APIRouter(prefix="/api/v1/roadmaps/{roadmap_id}/concepts", tags=["content"])
 
 ID_ERRORS = {**AUTH_ERRORS, **errors(404, 422)}
+
+Cursor = Annotated[
+    str | None, Query(max_length=512, description="next_cursor of the previous page"), STORABLE
+]
 
 
 @router.get("/{concept_id}", operation_id="concepts_get", responses=ID_ERRORS)
@@ -68,12 +74,12 @@ async def set_concept_progress(
     user: CurrentUser,
     session: SessionDep,
 ) -> ProgressOut:
-    """Mark the concept done (or not done) for yourself."""
-    return await service.set_progress(session, user, roadmap_id, concept_id, body.completed)
+    """Say where you are with the concept: `not_started`, `in_progress` or `done`."""
+    return await service.set_progress(session, user, roadmap_id, concept_id, body.status)
 
 
 @router.post(
-    "/{concept_id}/quiz-attempts",
+    "/{concept_id}/quiz/attempts",
     operation_id="quiz_attempts_create",
     status_code=status.HTTP_201_CREATED,
     responses={**ID_ERRORS, **errors(409, 413)},
@@ -85,5 +91,26 @@ async def attempt_quiz(
     user: CurrentUser,
     session: SessionDep,
 ) -> QuizAttemptOut:
-    """Score answers against the concept's latest quiz (409 until it has one)."""
+    """Answer the concept's latest quiz (one entry per question): your score, and per
+    question whether you were right, the correct options and the explanation. 409 until
+    the concept has a quiz, or when `quiz_version` is not its latest."""
     return await service.attempt_quiz(session, user, roadmap_id, concept_id, body)
+
+
+@router.get(
+    "/{concept_id}/quiz/attempts",
+    operation_id="quiz_attempts_list",
+    responses={**ID_ERRORS, **errors(400)},
+)
+async def list_quiz_attempts(
+    roadmap_id: uuid.UUID,
+    concept_id: uuid.UUID,
+    user: CurrentUser,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Cursor = None,
+) -> QuizAttemptPage:
+    """Your attempts at the concept's quizzes, newest first."""
+    return await service.quiz_attempts(
+        session, user, roadmap_id, concept_id, limit=limit, cursor=cursor
+    )

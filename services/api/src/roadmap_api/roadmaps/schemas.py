@@ -13,6 +13,7 @@ from roadmap_core.domain import (
     ItemStatus,
     JobStatus,
     JobStep,
+    LearnerStatus,
     ReviewDecision,
     RoadmapRequest,
 )
@@ -63,7 +64,12 @@ class ConceptNode(BaseModel):
     difficulty: int
     estimated_hours: float
     prerequisites: list[str]
-    completed: bool = Field(description="marked done by you")
+    progress: LearnerStatus = Field(description="where you say you are with this concept")
+    completed: bool = Field(description="`progress` is `done`")
+    quiz_attempts: int = Field(ge=0, description="your attempts at its quiz")
+    best_quiz_score: float | None = Field(
+        ge=0, le=1, description="your best attempt's score (none yet: null)"
+    )
     content: dict[ContentKind, ItemState]
 
 
@@ -104,6 +110,21 @@ class AdminRoadmapSummary(RoadmapSummary):
     owner_email: str | None
 
 
+class Learning(BaseModel):
+    """Your progress through the roadmap's concepts (what you marked, what you scored)."""
+
+    concepts: int = Field(ge=0, description="concepts in the roadmap")
+    done: int = Field(ge=0, description="concepts you marked `done`")
+    in_progress: int = Field(ge=0, description="concepts you marked `in_progress`")
+    completion: float = Field(ge=0, le=1, description="`done` / `concepts` (0 without concepts)")
+    quizzes_attempted: int = Field(ge=0, description="concepts whose quiz you attempted")
+    average_best_score: float | None = Field(
+        ge=0,
+        le=1,
+        description="mean of your best score per attempted quiz (none attempted: null)",
+    )
+
+
 class RoadmapDetail(RoadmapSummary):
     summary: str | None
     error: str | None
@@ -113,6 +134,7 @@ class RoadmapDetail(RoadmapSummary):
     finished_at: datetime | None
     review: ReviewOut | None
     framework: FrameworkOut | None
+    learning: Learning
 
 
 class RoadmapPage(BaseModel):

@@ -21,7 +21,7 @@ from roadmap_api.roadmaps.schemas import (
     RoadmapPage,
     links_for,
 )
-from roadmap_api.roadmaps.views import detail_of, summary_of
+from roadmap_api.roadmaps.views import LearnerView, detail_of, summary_of
 from roadmap_api.state import AppServices
 from roadmap_core import telemetry
 from roadmap_core.domain import JobStatus, JobStep, RoadmapRequest
@@ -91,12 +91,13 @@ async def detail(session: AsyncSession, user: User, job_id: uuid.UUID) -> Roadma
     counts = (await job_reads.item_counts_by_job(session, [job.id]))[job.id]
     review = await frameworks.latest_review_round(session, job.id)
     tree = await job_reads.framework_tree(session, job.id)
-    done = (
-        await learner_progress.progress_for_job(session, user_id=user.id, job_id=job.id)
-        if tree
-        else {}
-    )
-    return detail_of(job, counts, review, tree, done)
+    learner = LearnerView()
+    if tree is not None:
+        learner = LearnerView(
+            await learner_progress.progress_for_job(session, user_id=user.id, job_id=job.id),
+            await learner_progress.quiz_scores_for_job(session, user_id=user.id, job_id=job.id),
+        )
+    return detail_of(job, counts, review, tree, learner)
 
 
 async def page(

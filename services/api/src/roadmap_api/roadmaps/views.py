@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
 
 from roadmap_api.roadmaps.schemas import (
     ConceptNode,
     FrameworkOut,
     ItemState,
+    Learning,
     ModuleNode,
     ReviewOut,
     RoadmapDetail,
@@ -15,10 +17,11 @@ from roadmap_api.roadmaps.schemas import (
     StageNode,
     links_for,
 )
-from roadmap_core.domain import ContentKind, ItemStatus, JobStatus, JobStep
+from roadmap_core.domain import ContentKind, ItemStatus, JobStatus, JobStep, LearnerStatus
 from roadmap_core.progress import Progress, Usage
 from roadmap_db.models import ConceptProgress, ReviewRound, RoadmapJob
 from roadmap_db.repositories.job_reads import FrameworkTree
+from roadmap_db.repositories.learner_progress import QuizScores
 
 
 def progress_of(counts: dict[ItemStatus, int]) -> Progress:
@@ -69,8 +72,34 @@ def review_of(review: ReviewRound | None) -> ReviewOut | None:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class LearnerView:
+    """One learner's marks and quiz scores on a roadmap's concepts."""
+
+    progress: dict[uuid.UUID, ConceptProgress] = field(default_factory=dict)
+    scores: dict[uuid.UUID, QuizScores] = field(default_factory=dict)
+
+    def status(self, concept_id: uuid.UUID) -> LearnerStatus:
+        mark = self.progress.get(concept_id)
+        return LearnerStatus(mark.status) if mark is not None else LearnerStatus.not_started
+
+    def learning(self, tree: FrameworkTree | None) -> Learning:
+        concept_ids = [c.id for c in tree.concepts] if tree is not None else []
+        statuses = [self.status(c) for c in concept_ids]
+        done = statuses.count(LearnerStatus.done)
+        best = [self.scores[c].best for c in concept_ids if c in self.scores]
+        return Learning(
+            concepts=len(concept_ids),
+            done=done,
+            in_progress=statuses.count(LearnerStatus.in_progress),
+            completion=done / len(concept_ids) if concept_ids else 0.0,
+            quizzes_attempted=len(best),
+            average_best_score=sum(best) / len(best) if best else None,
+        )
+
+
 def framework_of(
-    job: RoadmapJob, tree: FrameworkTree | None, progress: dict[uuid.UUID, ConceptProgress]
+    job: RoadmapJob, tree: FrameworkTree | None, learner: LearnerView
 ) -> FrameworkOut | None:
     if tree is None:
         return None
@@ -80,7 +109,8 @@ def framework_of(
         for module in tree.modules_by_stage.get(stage.id, []):
             concepts = []
             for concept in tree.concepts_by_module.get(module.id, []):
-                done = progress.get(concept.id)
+                status = learner.status(concept.id)
+                scores = learner.scores.get(concept.id)
                 concepts.append(
                     ConceptNode(
                         id=concept.id,
@@ -90,7 +120,10 @@ def framework_of(
                         difficulty=concept.difficulty,
                         estimated_hours=concept.estimated_hours,
                         prerequisites=list(concept.prerequisites),
-                        completed=bool(done and done.completed),
+                        progress=status,
+                        completed=status is LearnerStatus.done,
+                        quiz_attempts=scores.attempts if scores else 0,
+                        best_quiz_score=scores.best if scores else None,
                         content={
                             ContentKind(item.kind): ItemState(
                                 status=item.status, version=item.version, error=item.error
@@ -120,7 +153,7 @@ def detail_of(
     counts: dict[ItemStatus, int],
     review: ReviewRound | None,
     tree: FrameworkTree | None,
-    progress: dict[uuid.UUID, ConceptProgress],
+    learner: LearnerView,
 ) -> RoadmapDetail:
     return RoadmapDetail.model_validate(
         {
@@ -132,6 +165,7 @@ def detail_of(
             "started_at": job.started_at,
             "finished_at": job.finished_at,
             "review": review_of(review),
-            "framework": framework_of(job, tree, progress),
+            "framework": framework_of(job, tree, learner),
+            "learning": learner.learning(tree),
         }
     )
