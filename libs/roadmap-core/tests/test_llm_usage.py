@@ -57,3 +57,17 @@ async def test_usage_scopes_nest_and_follow_spawned_tasks() -> None:
     assert (inner.calls, inner.prompt_tokens, inner.completion_tokens) == (2, 2, 4)
     assert (outer.calls, outer.total_tokens) == (3, 36)
     assert outer.cost_usd == Decimal("0.003")
+
+
+def test_cached_input_tokens_are_priced_at_the_cached_rate() -> None:
+    # gpt-4o-mini: 0.15 input, 0.075 cached input, 0.60 output (USD per million).
+    assert cost_usd("gpt-4o-mini", 1_000_000, 0, DEFAULT_PRICES, cached_tokens=1_000_000) == (
+        Decimal("0.075000")
+    )
+    assert cost_usd("gpt-4o-mini", 2_000_000, 1_000_000, DEFAULT_PRICES, cached_tokens=500_000) == (
+        Decimal("0.225000") + Decimal("0.037500") + Decimal("0.600000")
+    )
+    # More cached than sent is clamped; a model without a cached price charges full input.
+    assert cost_usd("gpt-4o", 1000, 0, DEFAULT_PRICES, cached_tokens=5000) == Decimal("0.001250")
+    no_cache = {"m": ModelPrice(input=Decimal("1"), output=Decimal("2"))}
+    assert cost_usd("m", 1_000_000, 0, no_cache, cached_tokens=1_000_000) == Decimal("1.000000")

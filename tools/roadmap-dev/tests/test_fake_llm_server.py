@@ -262,3 +262,64 @@ def test_a_fake_that_cannot_start_is_reported_and_stopping_leaves_no_process() -
     fake = start_fake_llm()
     fake.stop()
     assert fake.process.poll() is not None
+
+
+def _sse_chunks(text: str) -> list[dict[str, Any]]:
+    import json
+
+    datas = [line[6:] for line in text.splitlines() if line.startswith("data: ")]
+    assert datas[-1] == "[DONE]"
+    return [json.loads(d) for d in datas[:-1]]
+
+
+def test_streams_chunks_with_usage_in_the_last_one(http: httpx.Client, fake: FakeLLM) -> None:
+    chat = {
+        "model": "gpt-4o-mini",
+        "messages": [
+            {"role": "system", "content": "You are a mentor.\n- Concept title: Closures"},
+            {"role": "user", "content": "How do closures capture variables?"},
+        ],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    response = post(http, fake, chat)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    chunks = _sse_chunks(response.text)
+    assert {c["object"] for c in chunks} == {"chat.completion.chunk"}
+    assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
+    pieces = [c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"]]
+    text = "".join(pieces)
+    assert len([p for p in pieces if p]) > 10  # piece by piece, not one block
+    assert "Closures" in text
+    assert "How do closures capture variables?" in text
+    assert [c["choices"][0]["finish_reason"] for c in chunks if c["choices"]][-1] == "stop"
+    # Every chunk carries usage: null but the last, which has no choices and the usage.
+    assert all(c["usage"] is None for c in chunks[:-1])
+    last = chunks[-1]
+    assert last["choices"] == []
+    assert last["usage"]["completion_tokens"] > 10
+    assert last["usage"]["prompt_tokens_details"]["cached_tokens"] == 0
+    # Without include_usage no chunk has a usage field.
+    plain = _sse_chunks(post(http, fake, {**chat, "stream_options": None}).text)
+    assert all("usage" not in c for c in plain)
+    assert plain[-1]["choices"]
+    assert fake.requests()[-1]["stream"] is True
+
+
+def test_a_repeated_prompt_prefix_is_reported_as_cached(http: httpx.Client, fake: FakeLLM) -> None:
+    fake.configure(cache_min_tokens=64, cache_increment=16)
+    system = {"role": "system", "content": "Plan of the roadmap. " * 60}  # ~300 tokens
+    first = post(http, fake, {"model": "m", "messages": [system, {"role": "user", "content": "a"}]})
+    assert first.json()["usage"]["prompt_tokens_details"]["cached_tokens"] == 0
+    second = post(
+        http, fake, {"model": "m", "messages": [system, {"role": "user", "content": "b"}]}
+    ).json()["usage"]
+    cached = second["prompt_tokens_details"]["cached_tokens"]
+    assert 0 < cached <= second["prompt_tokens"]
+    assert cached % 16 == 0
+    assert cached >= 280  # the whole system message, rounded down to the increment
+    # Under the minimum prompt size nothing is cached, as with the real API.
+    fake.configure(cache_min_tokens=100_000)
+    third = post(http, fake, {"model": "m", "messages": [system, {"role": "user", "content": "c"}]})
+    assert third.json()["usage"]["prompt_tokens_details"]["cached_tokens"] == 0

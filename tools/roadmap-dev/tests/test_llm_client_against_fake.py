@@ -208,3 +208,55 @@ async def test_transient_faults_are_absorbed_by_sdk_retries(fake: FakeLLM) -> No
     async with LLMClient(settings(fake)) as llm:
         assert (await call(llm)).topic
     assert [e["status"] for e in fake.requests()] == [500, 429, 200]
+
+
+async def test_stream_text_hands_out_pieces_and_accounts_usage(fake: FakeLLM) -> None:
+    fake.configure(cache_min_tokens=0, cache_increment=1)
+    sink = CollectingSink()
+    pieces: list[str] = []
+
+    async def on_delta(piece: str) -> None:
+        pieces.append(piece)
+
+    messages = [
+        {"role": "system", "content": "You are a mentor.\n- Concept title: Pods"},
+        {"role": "user", "content": "What is a pod?"},
+    ]
+    job = uuid.uuid4()
+    async with LLMClient(settings(fake), usage_sink=sink) as llm:
+        first = await llm.stream_text(
+            messages, ctx=CallContext(step="chat", job_id=job), on_delta=on_delta
+        )
+        second = await llm.stream_text(
+            messages, ctx=CallContext(step="chat", job_id=job), on_delta=on_delta
+        )
+    assert first.finish_reason == "stop"
+    assert "Pods" in first.text
+    assert "".join(pieces) == first.text + second.text
+    assert len(pieces) > 20
+    assert first.usage is not None
+    assert second.usage is not None
+    assert [r.step for r in sink.records] == ["chat", "chat"]
+    assert first.usage.completion_tokens > 10
+    assert first.usage.cached_tokens == 0
+    # The same messages again: the prompt is served from the cache, and costs less.
+    assert 0 < second.usage.cached_tokens <= second.usage.prompt_tokens
+    assert second.usage.cost_usd < first.usage.cost_usd
+    log = fake.requests()
+    assert [e["stream"] for e in log] == [True, True]
+
+
+async def test_stream_text_maps_provider_errors(fake: FakeLLM) -> None:
+    fake.configure(rules=[{"fault": "server_error", "times": None}])
+
+    async def ignore(piece: str) -> None:
+        raise AssertionError(piece)
+
+    async with LLMClient(settings(fake, llm_sdk_max_retries=0)) as llm:
+        with pytest.raises(LLMError) as caught:
+            await llm.stream_text(
+                [{"role": "user", "content": "hi"}],
+                ctx=CallContext(step="chat"),
+                on_delta=ignore,
+            )
+    assert caught.value.reason is LLMErrorReason.server_error

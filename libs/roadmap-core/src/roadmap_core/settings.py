@@ -125,13 +125,24 @@ class ModelPrice(BaseModel):
 
     input: Decimal = Decimal("0")
     output: Decimal = Decimal("0")
+    # Prompt tokens the provider served from its prompt cache
+    # (usage.prompt_tokens_details.cached_tokens); None: charged as ``input``.
+    cached_input: Decimal | None = None
 
 
 DEFAULT_PRICES: dict[str, ModelPrice] = {
-    "gpt-4o-mini": ModelPrice(input=Decimal("0.15"), output=Decimal("0.60")),
-    "gpt-4o": ModelPrice(input=Decimal("2.50"), output=Decimal("10.00")),
-    "gpt-4.1-mini": ModelPrice(input=Decimal("0.40"), output=Decimal("1.60")),
-    "gpt-4.1": ModelPrice(input=Decimal("2.00"), output=Decimal("8.00")),
+    "gpt-4o-mini": ModelPrice(
+        input=Decimal("0.15"), cached_input=Decimal("0.075"), output=Decimal("0.60")
+    ),
+    "gpt-4o": ModelPrice(
+        input=Decimal("2.50"), cached_input=Decimal("1.25"), output=Decimal("10.00")
+    ),
+    "gpt-4.1-mini": ModelPrice(
+        input=Decimal("0.40"), cached_input=Decimal("0.10"), output=Decimal("1.60")
+    ),
+    "gpt-4.1": ModelPrice(
+        input=Decimal("2.00"), cached_input=Decimal("0.50"), output=Decimal("8.00")
+    ),
 }
 
 

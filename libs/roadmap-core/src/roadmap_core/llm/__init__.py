@@ -26,7 +26,7 @@ e.g. 3 * 3 * (4 + 120) = 1116 for N = 40 with the defaults; see
 """
 
 from roadmap_core.llm.budget import worst_case_requests
-from roadmap_core.llm.client import CallContext, ChatMessage, LLMClient
+from roadmap_core.llm.client import CallContext, ChatMessage, DeltaHandler, LLMClient, StreamedText
 from roadmap_core.llm.errors import RETRYABLE, LLMError, LLMErrorReason
 from roadmap_core.llm.inflight import RedisInFlightLimiter
 from roadmap_core.llm.ratelimit import (
@@ -55,6 +55,7 @@ __all__ = [
     "CallContext",
     "ChatMessage",
     "CollectingSink",
+    "DeltaHandler",
     "LLMCallRecord",
     "LLMClient",
     "LLMError",
@@ -64,6 +65,7 @@ __all__ = [
     "RedisInFlightLimiter",
     "RedisRateLimiter",
     "Reservation",
+    "StreamedText",
     "UsageSink",
     "UsageTotals",
     "WindowLimits",

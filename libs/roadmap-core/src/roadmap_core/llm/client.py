@@ -26,9 +26,9 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, cast
 
 import httpx2
 import openai
@@ -73,6 +73,18 @@ class CallContext:
     step: str
     job_id: uuid.UUID | None = None
     item_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StreamedText:
+    """The whole answer of a streamed call, and the usage it reported (None: none came)."""
+
+    text: str
+    finish_reason: str | None
+    usage: LLMCallRecord | None
+
+
+DeltaHandler = Callable[[str], Awaitable[None]]
 
 
 class LLMClient:
@@ -249,6 +261,84 @@ class LLMClient:
         assert value is not None
         return value
 
+    async def stream_text(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        ctx: CallContext,
+        on_delta: DeltaHandler,
+        model: str | None = None,
+        max_output_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> StreamedText:
+        """Ask for free text with ``stream=True``; ``on_delta`` gets each piece as it arrives.
+
+        The same budget as :meth:`structured` (a concurrency slot, the global limiter on
+        the request, the SDK's retries before the first byte, the call deadline). Usage
+        comes in the stream's last chunk (``stream_options.include_usage``) and is
+        accounted like any call. A stream that breaks after its first byte is not
+        retried here: the pieces already handed out cannot be taken back.
+        """
+        model_name = model or self.settings.llm_model
+        with observed_call(model_name, step=ctx.step, job_id=ctx.job_id) as observed:
+            state = CallState()
+            token = current_call.set(state)
+            started = time.perf_counter()
+            parts: list[str] = []
+            usage: dict[str, Any] | None = None
+            answered = model_name
+            finish: str | None = None
+            request_id: str | None = None
+            try:
+                async with self._semaphore, asyncio.timeout(self.max_call_duration_s):
+                    observed.slot_acquired()
+                    stream = await self._openai.chat.completions.create(
+                        model=model_name,
+                        messages=cast(Any, [dict(m) for m in messages]),
+                        stream=True,
+                        stream_options={"include_usage": True},
+                        max_completion_tokens=(
+                            max_output_tokens or self.settings.llm_max_output_tokens
+                        ),
+                        temperature=(
+                            self.settings.llm_temperature if temperature is None else temperature
+                        ),
+                    )
+                    request_id = stream.response.headers.get("x-request-id")
+                    async with stream:
+                        async for chunk in stream:
+                            if chunk.model:
+                                answered = chunk.model
+                            if chunk.usage is not None:
+                                usage = chunk.usage.model_dump()
+                            for choice in chunk.choices:
+                                if choice.finish_reason:
+                                    finish = choice.finish_reason
+                                piece = choice.delta.content
+                                if piece:
+                                    parts.append(piece)
+                                    await on_delta(piece)
+            except TimeoutError:
+                raise _deadline_error(state, self.max_call_duration_s) from None
+            except openai.OpenAIError as exc:
+                raise _map_sdk_error(exc) from None
+            finally:
+                current_call.reset(token)
+            record = None
+            if usage is not None:
+                record = self._record(
+                    usage,
+                    answered,
+                    model_name,
+                    ctx,
+                    (time.perf_counter() - started) * 1000.0,
+                    OUTCOME_OK,
+                    request_id,
+                    None,
+                )
+                await self._account(record, state, observed)
+            return StreamedText("".join(parts), finish, record)
+
     async def _report(
         self,
         completion: dict[str, Any],
@@ -264,25 +354,56 @@ class LLMClient:
         usage = completion.get("usage")
         if not isinstance(usage, dict):
             return
+        answered = completion.get("model")
+        record = self._record(
+            usage,
+            answered if isinstance(answered, str) and answered else requested_model,
+            requested_model,
+            ctx,
+            duration_ms,
+            OUTCOME_OK if error is None else str(error.reason),
+            request_id,
+            schema_name(output),
+        )
+        await self._account(record, state, observed)
+
+    def _record(
+        self,
+        usage: dict[str, Any],
+        answered_model: str,
+        requested_model: str,
+        ctx: CallContext,
+        duration_ms: float,
+        outcome: str,
+        request_id: str | None,
+        schema: str | None,
+    ) -> LLMCallRecord:
         prompt_tokens = _int(usage.get("prompt_tokens"))
         completion_tokens = _int(usage.get("completion_tokens"))
-        answered = completion.get("model")
-        answered_model = answered if isinstance(answered, str) and answered else requested_model
+        details = usage.get("prompt_tokens_details")
+        cached = _int(details.get("cached_tokens")) if isinstance(details, dict) else 0
         prices = self.settings.llm_prices
         price_model = answered_model if answered_model in prices else requested_model
-        record = LLMCallRecord(
+        return LLMCallRecord(
             step=ctx.step,
             model=answered_model,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
-            cost_usd=cost_usd(price_model, prompt_tokens, completion_tokens, prices),
+            cost_usd=cost_usd(
+                price_model, prompt_tokens, completion_tokens, prices, cached_tokens=cached
+            ),
             duration_ms=round(duration_ms, 3),
             job_id=ctx.job_id,
             item_id=ctx.item_id,
-            outcome=OUTCOME_OK if error is None else str(error.reason),
+            outcome=outcome,
             request_id=request_id,
-            schema=schema_name(output),
+            schema=schema,
+            cached_tokens=min(cached, prompt_tokens),
         )
+
+    async def _account(
+        self, record: LLMCallRecord, state: CallState, observed: ObservedCall
+    ) -> None:
         last = state.attempts[-1] if state.attempts else None
         if self.limiter is not None and last is not None and last.reservation is not None:
             await self.limiter.settle(last.reservation, record.total_tokens)
@@ -293,7 +414,7 @@ class LLMClient:
                 await self.usage_sink.record(record)
             except Exception:
                 # Losing one usage row must not throw away an answer that was paid for.
-                log.exception("usage sink failed for step %s", ctx.step)
+                log.exception("usage sink failed for step %s", record.step)
 
 
 def _strip_fences(content: str) -> str:

@@ -39,6 +39,8 @@ class LLMCallRecord:
     outcome: str
     request_id: str | None = None
     schema: str | None = None
+    # Of prompt_tokens, those served from the provider's prompt cache (cheaper).
+    cached_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -101,15 +103,28 @@ def price_for(model: str, prices: Mapping[str, ModelPrice]) -> ModelPrice | None
 
 
 def cost_usd(
-    model: str, prompt_tokens: int, completion_tokens: int, prices: Mapping[str, ModelPrice]
+    model: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+    prices: Mapping[str, ModelPrice],
+    *,
+    cached_tokens: int = 0,
 ) -> Decimal:
-    """USD cost from a per-million-token price table; unknown models cost 0."""
+    """USD cost from a per-million-token price table; unknown models cost 0.
+
+    ``cached_tokens`` (part of ``prompt_tokens``) are charged at the model's cached-input
+    price when it has one.
+    """
     price = price_for(model, prices)
     if price is None:
         return Decimal(0).quantize(_COST_QUANTUM)
-    total = (Decimal(prompt_tokens) * price.input + Decimal(completion_tokens) * price.output) / (
-        _MILLION
-    )
+    cached = min(max(0, cached_tokens), prompt_tokens)
+    cached_price = price.input if price.cached_input is None else price.cached_input
+    total = (
+        Decimal(prompt_tokens - cached) * price.input
+        + Decimal(cached) * cached_price
+        + Decimal(completion_tokens) * price.output
+    ) / _MILLION
     return total.quantize(_COST_QUANTUM)
 
 

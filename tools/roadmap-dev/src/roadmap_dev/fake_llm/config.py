@@ -62,3 +62,8 @@ class FakeConfig(BaseModel):
     # Resolve the client's pid for every request (cached per connection); kill always does.
     track_client_pid: bool = True
     max_log: int = Field(default=100_000, ge=100)
+    # Prompt caching as the real API reports it (usage.prompt_tokens_details.cached_tokens):
+    # a prompt of at least cache_min_tokens whose leading messages were sent before gets
+    # that prefix counted as cached, rounded down to cache_increment tokens.
+    cache_min_tokens: int = Field(default=1024, ge=0)
+    cache_increment: int = Field(default=128, ge=1)

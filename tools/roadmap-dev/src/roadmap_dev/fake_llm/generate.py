@@ -427,3 +427,34 @@ def generate(schema: str, facts: PromptFacts, rng: random.Random, forced: int | 
     if schema == "Quiz":
         return quiz(facts, rng)
     raise ValueError(f"unknown schema {schema}")
+
+
+def chat_reply(facts: PromptFacts, question: str, rng: random.Random) -> str:
+    """A mentor's free-text answer (no response_format): about the concept when the prompt
+    names one, else about the goal; it quotes the start of the learner's question."""
+    subject = facts.concept_title or topic_of(facts.goal)
+    asked = " ".join(question.split()[:12]) or "your question"
+    if facts.chinese:
+        steps = rng.sample(
+            ["先读一遍教程的要点", "动手写一个小例子", "对照测验检查理解", "记录遇到的问题"], 3
+        )
+        return (
+            f"关于「{asked}」：这与{subject}直接相关。建议你{steps[0]}，然后{steps[1]}，"
+            f"最后{steps[2]}。如果还有不清楚的地方，告诉我你卡在哪一步。"
+        )
+    steps = rng.sample(
+        [
+            "reread the key points of the tutorial",
+            "write a tiny example of your own",
+            "check yourself against the quiz",
+            "note where you got stuck",
+            "explain it aloud in two sentences",
+        ],
+        3,
+    )
+    return (
+        f'Good question: "{asked}". It comes down to {subject}. '
+        f"First, {steps[0]}; then {steps[1]}; finally, {steps[2]}. "
+        f"Most learners at the {facts.level} level find that doing this once makes "
+        f"{subject} click. Tell me which part is still unclear and we will go through it."
+    )

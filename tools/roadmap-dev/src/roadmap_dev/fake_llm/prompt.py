@@ -77,13 +77,15 @@ def parse_prompt(messages: list[dict[str, Any]]) -> PromptFacts:
     return PromptFacts(
         text=user,
         digest=hashlib.sha256(text.encode()).hexdigest()[:16],
-        goal=_line(r"^- Goal: (.+)$", user) or "General studies",
+        # A chat's facts sit in its system message: looked up there when the user's lack them.
+        goal=_line(r"^- Goal: (.+)$", user) or _line(r"^- Goal: (.+)$", text) or "General studies",
         level=_line(r"^- Level: (\w+)", user) or "beginner",
         language=language,
         hour_budget=float(budget) if budget else 40.0,
         max_concepts=int(max_concepts) if max_concepts else 40,
         max_stages=int(max_stages) if max_stages else 8,
-        concept_title=_line(r"^- Concept title: (.+)$", user),
+        concept_title=_line(r"^- Concept title: (.+)$", user)
+        or _line(r"^- Concept title: (.+)$", text),
         concept_id=_line(r"^- Concept id: (\S+)", user),
         feedback=_unquote(feedback),
         instructions=_unquote(instructions),

@@ -11,18 +11,20 @@ request is logged for tests (``GET /_fake/requests``).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import math
 import os
 import random
 import signal
 import time
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
+from collections.abc import AsyncIterator
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from roadmap_dev.fake_llm import generate
 from roadmap_dev.fake_llm.clientpid import PidResolver
@@ -31,6 +33,8 @@ from roadmap_dev.fake_llm.prompt import PromptFacts, parse_prompt
 from roadmap_dev.fake_llm.tokens import count_tokens
 
 MODELS = ("gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "gpt-4.1", "fake-model")
+# Message prefixes remembered for prompt caching (oldest forgotten first).
+MAX_CACHED_PREFIXES = 50_000
 
 
 class FakeState:
@@ -42,13 +46,37 @@ class FakeState:
         self.seen: Counter[str] = Counter()
         self.pids = PidResolver()
         self.in_flight = 0
+        self.prefixes: OrderedDict[str, None] = OrderedDict()
 
     def configure(self, config: FakeConfig) -> None:
         self.config = config
         self.rule_hits = [0] * len(config.rules)
         self.latency_rng = random.Random(config.seed)  # noqa: S311 - fake latency
 
+    def cached_tokens(self, messages: list[Any], prompt_tokens: int) -> int:
+        """Tokens of the longest run of leading messages sent before (then remembered)."""
+        prefix_tokens = 0
+        cached = 0
+        digest = hashlib.sha256()
+        for message in messages:
+            digest.update(json.dumps(message, sort_keys=True, ensure_ascii=False).encode())
+            key = digest.hexdigest()
+            content = message.get("content") if isinstance(message, dict) else None
+            prefix_tokens += count_tokens(content if isinstance(content, str) else "")
+            if key in self.prefixes:
+                self.prefixes.move_to_end(key)
+                cached = prefix_tokens
+            else:
+                self.prefixes[key] = None
+                if len(self.prefixes) > MAX_CACHED_PREFIXES:
+                    self.prefixes.popitem(last=False)
+        config = self.config
+        if prompt_tokens < config.cache_min_tokens:
+            return 0
+        return min(prompt_tokens, cached - cached % config.cache_increment)
+
     def reset(self) -> None:
+        self.prefixes.clear()
         self.log.clear()
         self.seq = 0
         self.seen.clear()
@@ -190,9 +218,12 @@ async def _complete(state: FakeState, request: Request) -> Response:
         state.pids.note(peer, server_port, entry)
 
     rng = generate.rng_for(config.seed, facts.digest)
-    prompt_tokens = count_tokens(facts.text) + count_tokens(
-        json.dumps(body.get("response_format") or {}, ensure_ascii=False)
-    )
+    # Every message counts, the system prompt included, as the real API counts them.
+    prompt_tokens = sum(
+        count_tokens(m["content"])
+        for m in body["messages"]
+        if isinstance(m, dict) and isinstance(m.get("content"), str)
+    ) + count_tokens(json.dumps(body.get("response_format") or {}, ensure_ascii=False))
 
     if fault is FaultKind.rate_limit:
         entry["status"] = 429
@@ -226,7 +257,15 @@ async def _complete(state: FakeState, request: Request) -> Response:
     refusal: str | None = None
     content: str | None
     if schema is None:
-        content = "This is a reply from the fake LLM."
+        question = next(
+            (
+                str(m.get("content") or "")
+                for m in reversed(body["messages"])
+                if isinstance(m, dict) and m.get("role") == "user"
+            ),
+            "",
+        )
+        content = generate.chat_reply(facts, question, rng)
     elif fault is FaultKind.refusal:
         content = None
         refusal = "I'm sorry, but I can't help with that request."
@@ -249,8 +288,37 @@ async def _complete(state: FakeState, request: Request) -> Response:
     if fault is FaultKind.length:
         completion_tokens = max_tokens
 
+    cached_tokens = state.cached_tokens(body["messages"], prompt_tokens)
     entry["prompt_tokens"] = prompt_tokens
     entry["completion_tokens"] = completion_tokens
+    entry["cached_tokens"] = cached_tokens
+    usage = {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+        "prompt_tokens_details": {"cached_tokens": cached_tokens, "audio_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+    }
+    if body.get("stream") is True:
+        entry["stream"] = True
+        options = body.get("stream_options")
+        include_usage = isinstance(options, dict) and options.get("include_usage") is True
+        chunks = _stream_chunks(
+            state,
+            config,
+            seq=seq,
+            created=int(arrived),
+            model=model,
+            content=content,
+            refusal=refusal,
+            finish_reason=finish_reason,
+            usage=usage if include_usage else None,
+        )
+        return StreamingResponse(
+            chunks,
+            media_type="text/event-stream",
+            headers={"x-request-id": f"req_fake_{seq}", "cache-control": "no-cache"},
+        )
     delay = _latency(state, config, completion_tokens)
     if delay > 0:
         await asyncio.sleep(delay)
@@ -269,14 +337,83 @@ async def _complete(state: FakeState, request: Request) -> Response:
                     "logprobs": None,
                 }
             ],
-            "usage": {
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": completion_tokens,
-                "total_tokens": prompt_tokens + completion_tokens,
-            },
+            "usage": usage,
         },
         headers={"x-request-id": f"req_fake_{seq}"},
     )
+
+
+def _pieces(text: str) -> list[str]:
+    """The text cut into word-sized pieces (each with the spaces that follow it), the
+    way a model's tokens arrive."""
+    pieces: list[str] = []
+    start = 0
+    for i in range(1, len(text)):
+        if (text[i - 1].isspace() and not text[i].isspace()) or (
+            not text[i].isascii() and not text[i].isspace()
+        ):
+            pieces.append(text[start:i])
+            start = i
+    if start < len(text):
+        pieces.append(text[start:])
+    return [p for p in pieces if p]
+
+
+async def _stream_chunks(
+    state: FakeState,
+    config: FakeConfig,
+    *,
+    seq: int,
+    created: int,
+    model: str,
+    content: str | None,
+    refusal: str | None,
+    finish_reason: str,
+    usage: dict[str, Any] | None,
+) -> AsyncIterator[bytes]:
+    """``chat.completion.chunk`` events like the real API's stream: the role first, then
+    the content piece by piece, then the finish reason, then (when asked) the usage in a
+    chunk without choices; every chunk has ``usage: null`` when usage was asked for."""
+    base: dict[str, Any] = {
+        "id": f"chatcmpl-fake-{seq}",
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "system_fingerprint": "fp_fake",
+    }
+
+    def chunk(delta: dict[str, Any] | None, finish: str | None = None) -> bytes:
+        data: dict[str, Any] = {
+            **base,
+            "choices": []
+            if delta is None
+            else [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+        }
+        if usage is not None:
+            data["usage"] = usage if delta is None else None
+        return f"data: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+
+    jitter = (
+        state.latency_rng.uniform(-config.jitter_ms, config.jitter_ms) if config.jitter_ms else 0
+    )
+    first_token_s = max(0.0, config.latency_ms + jitter) / 1000.0
+    yield chunk({"role": "assistant", "content": "", "refusal": None})
+    if first_token_s > 0:
+        await asyncio.sleep(first_token_s)
+    if refusal is not None:
+        yield chunk({"refusal": refusal})
+    pieces = _pieces(content or "")
+    per_piece = 0.0
+    if config.tokens_per_s and pieces:
+        per_piece = count_tokens(content or "") / config.tokens_per_s / len(pieces)
+    for i, piece in enumerate(pieces):
+        if i and per_piece > 0:
+            await asyncio.sleep(per_piece)
+        yield chunk({"content": piece})
+    yield chunk({}, finish_reason)
+    if usage is not None:
+        yield chunk(None)
+    yield b"data: [DONE]\n\n"
 
 
 def _latency(state: FakeState, config: FakeConfig, completion_tokens: int) -> float:
