@@ -116,13 +116,22 @@ baseline_app = _make_baseline_app() if os.environ.get("ROADMAP_BENCH_BASELINE") 
 # Producers (one process each): `python bench/logs_ingest.py --producer '<json>'`.
 # ----------------------------------------------------------------------------------------
 
-_DETAILS = {"model": "gpt-4o-mini", "prompt_tokens": 1234, "completion_tokens": 567}
+# The JSON of an ``LlmCallDetails`` (roadmap_core.logdetails), the most frequent kind.
+_DETAILS = {
+    "kind": "llm_call",
+    "model": "gpt-4o-mini",
+    "prompt_tokens": 1234,
+    "completion_tokens": 567,
+    "cost_usd": "0.0005",
+    "outcome": "ok",
+}
 
 
 def _producer(config: dict[str, Any]) -> dict[str, Any]:
     from roadmap_core import logship
     from roadmap_core.celery_app import create_celery_app
     from roadmap_core.domain import LogCategory
+    from roadmap_core.logdetails import parse_produced
     from roadmap_core.settings import LogShipSettings, RedisSettings
 
     mode: str = config["mode"]
@@ -134,6 +143,7 @@ def _producer(config: dict[str, Any]) -> dict[str, Any]:
     else:
         logship.configure_logship(app, settings, source="bench")
     emit = logship.emit
+    details = parse_produced(_DETAILS)
     # Start together: say we are ready, then wait for the common start time.
     print("ready", flush=True)
     start_at = float(sys.stdin.readline())
@@ -183,7 +193,7 @@ def _producer(config: dict[str, Any]) -> dict[str, Any]:
                 job_id=job,
                 category=LogCategory.llm,
                 step="content_generation",
-                details=_DETAILS,
+                details=details,
                 duration_ms=float(i % 1000),
             )
         emit_time += time.perf_counter() - started
@@ -451,11 +461,16 @@ def _emit_cost_in_process(n: int) -> dict[str, float]:
     """``emit`` alone (no shipper: events stay buffered, ``n`` below the buffer bound)."""
     from roadmap_core import logship
     from roadmap_core.domain import LogCategory
+    from roadmap_core.logdetails import PlanFailedDetails, parse_produced
 
     logship.reset(1.0)
     job = uuid.uuid4()
     out = {}
-    for label, details in (("plain", None), ("with details", _DETAILS)):
+    # "plain": a kind without fields of its own, the least an event carries.
+    for label, details in (
+        ("plain", PlanFailedDetails()),
+        ("with details", parse_produced(_DETAILS)),
+    ):
         started = time.perf_counter()
         for i in range(n):
             logship.emit(

@@ -14,6 +14,7 @@ import uuid
 from roadmap_core import logship
 from roadmap_core.celery_app import create_celery_app
 from roadmap_core.domain import LogCategory
+from roadmap_core.logdetails import LlmCallDetails
 from roadmap_core.settings import LogShipSettings, RedisSettings
 
 
@@ -28,7 +29,9 @@ def main(argv: list[str]) -> int:
             job_id=job,
             category=LogCategory.content,
             step="content_generation",
-            details={"i": i},
+            details=LlmCallDetails(
+                model="emitter", prompt_tokens=i, completion_tokens=0, cost_usd="0", outcome="ok"
+            ),
         )
     ok = logship.flush(120)
     print(json.dumps(logship.stats().as_dict()), flush=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import httpx
@@ -20,7 +20,7 @@ from roadmap_client import (
     StreamLost,
     ValidationFailed,
 )
-from roadmap_client.models import CompletedEvent, ItemEvent
+from roadmap_client.models import CompletedEvent, ItemEvent, LlmCallDetails, UntypedDetails
 
 JOB = uuid.uuid4()
 PROGRESS = {"total": 3, "done": 1, "failed": 0, "pending": 2, "cancelled": 0}
@@ -133,3 +133,26 @@ def test_refused_stream_raises_at_once() -> None:
         stream: Iterator[object] = api.events(JOB)
         with pytest.raises(RateLimited):
             next(stream)
+
+
+def test_log_details_are_typed_and_an_unknown_kind_reads_as_untyped() -> None:
+    def entry(n: int, details: Mapping[str, object]) -> dict[str, object]:
+        return {
+            "event_id": str(uuid.UUID(int=n)), "ts": "2026-01-01T00:00:00Z", "level": "info",
+            "category": "llm", "step": "curriculum_design", "message": f"m{n}",
+            "concept_id": None, "duration_ms": None, "details": details,
+        }  # fmt: skip
+
+    llm_call = {
+        "kind": "llm_call", "model": "m", "prompt_tokens": 3, "completion_tokens": 4,
+        "cost_usd": "0.001", "outcome": "ok", "item_id": None, "request_id": None,
+        "trace_id": None, "span_id": None,
+    }  # fmt: skip
+    future = {"kind": "a_kind_added_later", "anything": [1, 2]}
+    page = {"items": [entry(1, llm_call), entry(2, future)], "next_cursor": None}
+    with client_for(httpx.MockTransport(lambda r: httpx.Response(200, json=page))) as api:
+        first, second = api.logs(JOB).items
+    assert isinstance(first.details, LlmCallDetails)
+    assert (first.details.prompt_tokens, first.details.cost_usd) == (3, "0.001")
+    assert isinstance(second.details, UntypedDetails)
+    assert second.details.data == future

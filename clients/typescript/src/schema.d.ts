@@ -696,6 +696,24 @@ export interface components {
          * @enum {string}
          */
         ContentKind: "tutorial" | "resources" | "quiz";
+        /** FailedItem */
+        FailedItem: {
+            /**
+             * Item Id
+             * Format: uuid
+             */
+            item_id: string;
+            /**
+             * Concept Id
+             * Format: uuid
+             */
+            concept_id: string;
+            /** Concept Key */
+            concept_key: string;
+            kind: components["schemas"]["ContentKind"];
+            /** Error */
+            error: string | null;
+        };
         /** FieldError */
         FieldError: {
             /** Loc */
@@ -714,6 +732,33 @@ export interface components {
             /** Stages */
             stages: components["schemas"]["StageNode"][];
         };
+        /**
+         * ItemFailedDetails
+         * @description A content item failed for good (the message says why).
+         */
+        ItemFailedDetails: {
+            /**
+             * Trace Id
+             * @description OpenTelemetry trace id of the code that logged the event
+             */
+            trace_id: string | null;
+            /**
+             * Span Id
+             * @description its span id
+             */
+            span_id: string | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "item_failed";
+            /**
+             * Item Id
+             * Format: uuid
+             */
+            item_id: string;
+            content_kind: components["schemas"]["ContentKind"];
+        };
         /** ItemState */
         ItemState: {
             status: components["schemas"]["ItemStatus"];
@@ -730,6 +775,34 @@ export interface components {
          * @enum {string}
          */
         ItemStatus: "pending" | "queued" | "running" | "succeeded" | "failed" | "cancelled";
+        /** ItemsRetriedDetails */
+        ItemsRetriedDetails: {
+            /**
+             * Trace Id
+             * @description OpenTelemetry trace id of the code that logged the event
+             */
+            trace_id: string | null;
+            /**
+             * Span Id
+             * @description its span id
+             */
+            span_id: string | null;
+            /**
+             * User Id
+             * Format: uuid
+             */
+            user_id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "items_retried";
+            /**
+             * Items
+             * @description failed items queued again
+             */
+            items: number;
+        };
         /** JobAccepted */
         JobAccepted: {
             /**
@@ -739,6 +812,52 @@ export interface components {
             id: string;
             status: components["schemas"]["JobStatus"];
             links: components["schemas"]["Links"];
+        };
+        /**
+         * JobCancelledDetails
+         * @description The content worker stopped a cancelled roadmap.
+         */
+        JobCancelledDetails: {
+            /**
+             * Trace Id
+             * @description OpenTelemetry trace id of the code that logged the event
+             */
+            trace_id: string | null;
+            /**
+             * Span Id
+             * @description its span id
+             */
+            span_id: string | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "job_cancelled";
+        };
+        /**
+         * JobFinishedDetails
+         * @description Every item finished: the roadmap's final status and the items that failed.
+         */
+        JobFinishedDetails: {
+            /**
+             * Trace Id
+             * @description OpenTelemetry trace id of the code that logged the event
+             */
+            trace_id: string | null;
+            /**
+             * Span Id
+             * @description its span id
+             */
+            span_id: string | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "job_finished";
+            status: components["schemas"]["JobStatus"];
+            /** Failed Items */
+            failed_items: components["schemas"]["FailedItem"][];
+            progress: components["schemas"]["Progress"];
         };
         /**
          * JobStatus
@@ -807,6 +926,53 @@ export interface components {
             logs: string;
         };
         /**
+         * LlmCallDetails
+         * @description One response of the LLM endpoint (category `llm`); `step` names the pipeline step.
+         */
+        LlmCallDetails: {
+            /**
+             * Trace Id
+             * @description OpenTelemetry trace id of the code that logged the event
+             */
+            trace_id: string | null;
+            /**
+             * Span Id
+             * @description its span id
+             */
+            span_id: string | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "llm_call";
+            /** Model */
+            model: string;
+            /** Prompt Tokens */
+            prompt_tokens: number;
+            /** Completion Tokens */
+            completion_tokens: number;
+            /**
+             * Cost Usd
+             * @description what the call cost, in US dollars (a decimal number)
+             */
+            cost_usd: string;
+            /**
+             * Outcome
+             * @description `ok`, or why the output was rejected (e.g. `malformed_output`)
+             */
+            outcome: string;
+            /**
+             * Item Id
+             * @description the content item it was for
+             */
+            item_id: string | null;
+            /**
+             * Request Id
+             * @description the LLM provider's request id
+             */
+            request_id: string | null;
+        };
+        /**
          * LogCategory
          * @enum {string}
          */
@@ -843,11 +1009,9 @@ export interface components {
             duration_ms: number | null;
             /**
              * Details
-             * @description Free-form: structured context of the event, for people reading logs. Its keys depend on `category` and `step` and may change without notice (for `llm`: `model`, `prompt_tokens`, `completion_tokens`, `cost_usd`, `outcome`, `item_id`; for a failed step: `error_type`, `error`). Do not parse it for decisions: the roadmap, its items and the event stream carry the same facts as typed fields.
+             * @description Structured context of the event, one shape per `kind` (new kinds may be added in a minor version: treat an unknown `kind` like `untyped`). `truncated`: details too large to keep; `untyped`: an event logged before its kind was declared.
              */
-            details: {
-                [key: string]: unknown;
-            };
+            details: components["schemas"]["LlmCallDetails"] | components["schemas"]["StepStartedDetails"] | components["schemas"]["StepFinishedDetails"] | components["schemas"]["ItemFailedDetails"] | components["schemas"]["PlanStoredDetails"] | components["schemas"]["PlanReadyForReviewDetails"] | components["schemas"]["PlanFailedDetails"] | components["schemas"]["JobFinishedDetails"] | components["schemas"]["JobCancelledDetails"] | components["schemas"]["RetryStartedDetails"] | components["schemas"]["ReconcilerPassDetails"] | components["schemas"]["RoadmapSubmittedDetails"] | components["schemas"]["RoadmapCancelledDetails"] | components["schemas"]["RoadmapDeletedDetails"] | components["schemas"]["ItemsRetriedDetails"] | components["schemas"]["PlanReviewedDetails"] | components["schemas"]["RegenerationRequestedDetails"] | components["schemas"]["TruncatedDetails"] | components["schemas"]["UntypedDetails"];
         };
         /** LogPage */
         LogPage: {
@@ -883,6 +1047,109 @@ export interface components {
              * @description the same policy as at registration (12+ characters, not trivial)
              */
             new_password: string;
+        };
+        /**
+         * PlanFailedDetails
+         * @description Planning failed (the message says why).
+         */
+        PlanFailedDetails: {
+            /**
+             * Trace Id
+             * @description OpenTelemetry trace id of the code that logged the event
+             */
+            trace_id: string | null;
+            /**
+             * Span Id
+             * @description its span id
+             */
+            span_id: string | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "plan_failed";
+        };
+        /**
+         * PlanReadyForReviewDetails
+         * @description The framework waits for the user's review.
+         */
+        PlanReadyForReviewDetails: {
+            /**
+             * Trace Id
+             * @description OpenTelemetry trace id of the code that logged the event
+             */
+            trace_id: string | null;
+            /**
+             * Span Id
+             * @description its span id
+             */
+            span_id: string | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "plan_ready_for_review";
+            /** Concepts */
+            concepts: number;
+            /** Repair Rounds */
+            repair_rounds: number;
+            /**
+             * Round
+             * @description review round
+             */
+            round: number;
+        };
+        /** PlanReviewedDetails */
+        PlanReviewedDetails: {
+            /**
+             * Trace Id
+             * @description OpenTelemetry trace id of the code that logged the event
+             */
+            trace_id: string | null;
+            /**
+             * Span Id
+             * @description its span id
+             */
+            span_id: string | null;
+            /**
+             * User Id
+             * Format: uuid
+             */
+            user_id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "plan_reviewed";
+            /** Round */
+            round: number;
+            /** Approve */
+            approve: boolean;
+        };
+        /**
+         * PlanStoredDetails
+         * @description The framework was stored and content generation starts.
+         */
+        PlanStoredDetails: {
+            /**
+             * Trace Id
+             * @description OpenTelemetry trace id of the code that logged the event
+             */
+            trace_id: string | null;
+            /**
+             * Span Id
+             * @description its span id
+             */
+            span_id: string | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "plan_stored";
+            /** Concepts */
+            concepts: number;
+            /** Repair Rounds */
+            repair_rounds: number;
         };
         /**
          * Problem
@@ -1171,6 +1438,47 @@ export interface components {
                 [key: string]: components["schemas"]["Check"];
             };
         };
+        /**
+         * ReconcilerPassDetails
+         * @description A reconciler pass that re-sent lost work (category `system`, no roadmap).
+         */
+        ReconcilerPassDetails: {
+            /**
+             * Trace Id
+             * @description OpenTelemetry trace id of the code that logged the event
+             */
+            trace_id: string | null;
+            /**
+             * Span Id
+             * @description its span id
+             */
+            span_id: string | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "reconciler_pass";
+            /**
+             * Plan Jobs
+             * @description roadmaps whose planning was re-sent
+             */
+            plan_jobs: string[];
+            /**
+             * Revisions
+             * @description roadmaps whose revision was re-sent
+             */
+            revisions: string[];
+            /**
+             * Generate Messages
+             * @description content batches re-sent
+             */
+            generate_messages: number;
+            /**
+             * Finalized
+             * @description roadmaps it finished
+             */
+            finalized: string[];
+        };
         /** RegenerateAccepted */
         RegenerateAccepted: {
             /**
@@ -1195,6 +1503,33 @@ export interface components {
             kinds: components["schemas"]["ContentKind"][];
             /** Instructions */
             instructions?: string | null;
+        };
+        /** RegenerationRequestedDetails */
+        RegenerationRequestedDetails: {
+            /**
+             * Trace Id
+             * @description OpenTelemetry trace id of the code that logged the event
+             */
+            trace_id: string | null;
+            /**
+             * Span Id
+             * @description its span id
+             */
+            span_id: string | null;
+            /**
+             * User Id
+             * Format: uuid
+             */
+            user_id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "regeneration_requested";
+            /** Kinds */
+            kinds: components["schemas"]["ContentKind"][];
+            /** With Instructions */
+            with_instructions: boolean;
         };
         /** RegisterRequest */
         RegisterRequest: {
@@ -1282,6 +1617,29 @@ export interface components {
             body: components["schemas"]["ResourceList"];
         };
         /**
+         * RetryStartedDetails
+         * @description The content worker re-queued the failed items of these many concepts.
+         */
+        RetryStartedDetails: {
+            /**
+             * Trace Id
+             * @description OpenTelemetry trace id of the code that logged the event
+             */
+            trace_id: string | null;
+            /**
+             * Span Id
+             * @description its span id
+             */
+            span_id: string | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "retry_started";
+            /** Concepts */
+            concepts: number;
+        };
+        /**
          * ReviewDecision
          * @enum {string}
          */
@@ -1307,6 +1665,57 @@ export interface components {
             created_at: string;
             /** Decided At */
             decided_at: string | null;
+        };
+        /** RoadmapCancelledDetails */
+        RoadmapCancelledDetails: {
+            /**
+             * Trace Id
+             * @description OpenTelemetry trace id of the code that logged the event
+             */
+            trace_id: string | null;
+            /**
+             * Span Id
+             * @description its span id
+             */
+            span_id: string | null;
+            /**
+             * User Id
+             * Format: uuid
+             */
+            user_id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "roadmap_cancelled";
+        };
+        /** RoadmapDeletedDetails */
+        RoadmapDeletedDetails: {
+            /**
+             * Trace Id
+             * @description OpenTelemetry trace id of the code that logged the event
+             */
+            trace_id: string | null;
+            /**
+             * Span Id
+             * @description its span id
+             */
+            span_id: string | null;
+            /**
+             * User Id
+             * Format: uuid
+             */
+            user_id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "roadmap_deleted";
+            /**
+             * Was Active
+             * @description it was still planning or generating
+             */
+            was_active: boolean;
         };
         /** RoadmapDetail */
         RoadmapDetail: {
@@ -1394,6 +1803,34 @@ export interface components {
              */
             review?: boolean;
         };
+        /** RoadmapSubmittedDetails */
+        RoadmapSubmittedDetails: {
+            /**
+             * Trace Id
+             * @description OpenTelemetry trace id of the code that logged the event
+             */
+            trace_id: string | null;
+            /**
+             * Span Id
+             * @description its span id
+             */
+            span_id: string | null;
+            /**
+             * User Id
+             * Format: uuid
+             */
+            user_id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "roadmap_submitted";
+            /**
+             * Review
+             * @description the plan waits for the user's review
+             */
+            review: boolean;
+        };
         /** RoadmapSummary */
         RoadmapSummary: {
             /**
@@ -1434,6 +1871,110 @@ export interface components {
             /** Modules */
             modules: components["schemas"]["ModuleNode"][];
         };
+        /**
+         * StepFinishedDetails
+         * @description A pipeline step ended (`ok` false: it failed), with its LLM usage.
+         */
+        StepFinishedDetails: {
+            /**
+             * Trace Id
+             * @description OpenTelemetry trace id of the code that logged the event
+             */
+            trace_id: string | null;
+            /**
+             * Span Id
+             * @description its span id
+             */
+            span_id: string | null;
+            /**
+             * Round
+             * @description validation or repair round
+             */
+            round: number | null;
+            /**
+             * Errors
+             * @description validation errors
+             */
+            errors: string[] | null;
+            /**
+             * Concepts
+             * @description concepts in the framework
+             */
+            concepts: number | null;
+            /** @description content generated */
+            content_kind: components["schemas"]["ContentKind"] | null;
+            /**
+             * Concept
+             * @description key of the concept in the framework
+             */
+            concept: string | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "step_finished";
+            /** Ok */
+            ok: boolean;
+            /**
+             * Error
+             * @description why it failed
+             */
+            error: string | null;
+            /** Llm Calls */
+            llm_calls: number;
+            /** Prompt Tokens */
+            prompt_tokens: number;
+            /** Completion Tokens */
+            completion_tokens: number;
+            /**
+             * Cost Usd
+             * @description US dollars (a decimal number)
+             */
+            cost_usd: string;
+        };
+        /**
+         * StepStartedDetails
+         * @description A pipeline step started; `step` names it.
+         */
+        StepStartedDetails: {
+            /**
+             * Trace Id
+             * @description OpenTelemetry trace id of the code that logged the event
+             */
+            trace_id: string | null;
+            /**
+             * Span Id
+             * @description its span id
+             */
+            span_id: string | null;
+            /**
+             * Round
+             * @description validation or repair round
+             */
+            round: number | null;
+            /**
+             * Errors
+             * @description validation errors
+             */
+            errors: string[] | null;
+            /**
+             * Concepts
+             * @description concepts in the framework
+             */
+            concepts: number | null;
+            /** @description content generated */
+            content_kind: components["schemas"]["ContentKind"] | null;
+            /**
+             * Concept
+             * @description key of the concept in the framework
+             */
+            concept: string | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "step_started";
+        };
         /** TokenOut */
         TokenOut: {
             /** Access Token */
@@ -1449,6 +1990,42 @@ export interface components {
              * @description seconds until the token expires
              */
             expires_in: number;
+        };
+        /**
+         * TruncatedDetails
+         * @description Details larger than `LOG_DETAILS_MAX_BYTES`, replaced when they were logged.
+         */
+        TruncatedDetails: {
+            /**
+             * Trace Id
+             * @description OpenTelemetry trace id of the code that logged the event
+             */
+            trace_id: string | null;
+            /**
+             * Span Id
+             * @description its span id
+             */
+            span_id: string | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "truncated";
+            /**
+             * Original Kind
+             * @description the kind of the details that were replaced
+             */
+            original_kind: string;
+            /**
+             * Original Bytes
+             * @description their size as JSON
+             */
+            original_bytes: number;
+            /**
+             * Preview
+             * @description the start of their JSON text
+             */
+            preview: string;
         };
         /** Tutorial */
         Tutorial: {
@@ -1502,6 +2079,24 @@ export interface components {
              */
             created_at: string;
             body: components["schemas"]["Tutorial"];
+        };
+        /**
+         * UntypedDetails
+         * @description Details stored before their kind was declared (or not of its shape any more).
+         */
+        UntypedDetails: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "untyped";
+            /**
+             * Data
+             * @description Free-form: the details as they were stored. Written by versions before log details were typed (API 2.1.0); new events always have a declared kind.
+             */
+            data: {
+                [key: string]: unknown;
+            };
         };
         /**
          * Usage
@@ -1612,24 +2207,6 @@ export interface components {
             /** Error */
             error: string | null;
             progress: components["schemas"]["Progress"];
-        };
-        /** FailedItem */
-        FailedItem: {
-            /**
-             * Item Id
-             * Format: uuid
-             */
-            item_id: string;
-            /**
-             * Concept Id
-             * Format: uuid
-             */
-            concept_id: string;
-            /** Concept Key */
-            concept_key: string;
-            kind: components["schemas"]["ContentKind"];
-            /** Error */
-            error: string | null;
         };
         /**
          * Framework

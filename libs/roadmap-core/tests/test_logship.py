@@ -3,7 +3,6 @@ back from the ``logs`` queue and validated with the worker's contract)."""
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import os
@@ -20,9 +19,18 @@ from celery import Celery
 from redis import Redis
 
 from roadmap_core import logship
+from roadmap_core.broker_queues import task_of
 from roadmap_core.celery_app import create_celery_app
 from roadmap_core.contracts import LOGS_QUEUE, WRITE_LOG_BATCH, LogEvent, WriteLogBatch
 from roadmap_core.domain import LogCategory, LogLevel
+from roadmap_core.logdetails import (
+    LlmCallDetails,
+    PlanFailedDetails,
+    StepStartedDetails,
+    TruncatedDetails,
+    parse_produced,
+    parse_stored,
+)
 from roadmap_core.settings import LogShipSettings, RedisSettings
 from roadmap_devservers.embedded import EmbeddedRedis
 
@@ -34,6 +42,15 @@ def _app(url: str) -> Celery:
 def _settings(**overrides: Any) -> LogShipSettings:
     base: dict[str, Any] = {"log_batch_size": 100, "log_flush_interval_ms": 50}
     return LogShipSettings(**(base | overrides))
+
+
+NOTE = PlanFailedDetails()
+
+
+def _llm_call(i: int) -> LlmCallDetails:
+    return LlmCallDetails(
+        model="m", prompt_tokens=i, completion_tokens=1, cost_usd="0.01", outcome="ok"
+    )
 
 
 def closed_port() -> int:
@@ -51,13 +68,9 @@ def shipped(url: str) -> list[WriteLogBatch]:
         client.close()
     batches = []
     for item in reversed(raw):  # kombu LPUSHes and consumers BRPOP
-        message = json.loads(item)
-        assert message["headers"]["task"] == WRITE_LOG_BATCH.name
-        body = message["body"]
-        if message["properties"].get("body_encoding") == "base64":
-            body = base64.b64decode(body)
-        args, _kwargs, _embed = json.loads(body)
-        batches.append(WriteLogBatch.model_validate(args[0]))
+        task, payload, _headers = task_of(item)
+        assert task == WRITE_LOG_BATCH.name
+        batches.append(WriteLogBatch.model_validate(payload))
     return batches
 
 
@@ -94,7 +107,7 @@ def test_events_are_shipped_in_batches_as_valid_log_events(url: str) -> None:
             level=LogLevel.warning,
             category=LogCategory.llm,
             step="content_generation",
-            details={"i": i, "model": "m"},
+            details=_llm_call(i),
             duration_ms=1.5,
         )
     assert logship.flush(10)
@@ -114,7 +127,11 @@ def test_events_are_shipped_in_batches_as_valid_log_events(url: str) -> None:
         LogCategory.llm,
         "content_generation",
     )
-    assert (first.details, first.duration_ms) == ({"i": 0, "model": "m"}, 1.5)
+    assert (first.details, first.duration_ms) == (
+        _llm_call(0).model_dump(mode="json", exclude_none=True),
+        1.5,
+    )
+    assert [parse_produced(e.details) for e in events[:3]] == [_llm_call(i) for i in range(3)]
     st = logship.stats()
     assert (st.emitted, st.shipped, st.dropped, st.pending) == (250, 250, 0, 0)
 
@@ -125,7 +142,7 @@ def test_a_full_batch_ships_without_waiting_for_the_interval(url: str) -> None:
     )
     time.sleep(0.1)  # the shipper is now parked on its (one-minute) interval
     for i in range(25):
-        logship.emit(f"e{i}")
+        logship.emit(f"e{i}", details=NOTE)
     wait_for(lambda: logship.stats().shipped == 20)
     assert [len(b.events) for b in shipped(url)] == [10, 10]
     assert logship.stats().pending == 5
@@ -138,13 +155,13 @@ def test_a_partial_batch_ships_after_the_interval(url: str) -> None:
         _app(url), _settings(log_batch_size=1000, log_flush_interval_ms=50), source="t"
     )
     for i in range(3):
-        logship.emit(f"e{i}")
+        logship.emit(f"e{i}", details=NOTE)
     wait_for(lambda: len(events_of(url)) == 3)
 
 
 def test_events_emitted_before_configure_are_kept_and_shipped(url: str) -> None:
     for i in range(5):
-        logship.emit(f"early {i}")
+        logship.emit(f"early {i}", details=NOTE)
     st = logship.stats()
     assert (st.configured, st.pending, st.shipped) == (False, 5, 0)
     assert not logship.flush(0.1)
@@ -153,28 +170,27 @@ def test_events_emitted_before_configure_are_kept_and_shipped(url: str) -> None:
     assert [e.message for e in events_of(url)] == [f"early {i}" for i in range(5)]
 
 
-def test_details_are_size_capped_with_a_marker(url: str) -> None:
+def test_details_are_size_capped_with_a_typed_marker(url: str) -> None:
     logship.configure_logship(_app(url), _settings(log_details_max_bytes=256), source="t")
-    circular: dict[str, Any] = {}
-    circular["self"] = circular
-    logship.emit("big", details={"blob": "x" * 10_000})
-    logship.emit("odd", details={"when": object(), "n": 1})
-    logship.emit("circular", details=circular)
-    assert logship.flush(10)
-    big, odd, circ = events_of(url)
-    assert big.details["_truncated"] is True
-    assert big.details["original_bytes"] > 10_000
+    big_errors = [f"error {i}: " + "x" * 100 for i in range(100)]
+    logship.emit("big", details=StepStartedDetails(round=1, errors=big_errors))
+    logship.emit("small", details=StepStartedDetails(round=2, errors=["one"]))
+    assert logship.flush(5)
+    big, small = events_of(url)
     assert len(json.dumps(big.details)) <= 256
-    assert odd.details["n"] == 1
-    assert odd.details["when"].startswith("<object")
-    assert "_unserializable" in circ.details
+    marker = parse_stored(big.details)
+    assert isinstance(marker, TruncatedDetails)
+    assert marker.original_kind == "step_started"
+    assert marker.original_bytes > 10_000
+    assert marker.preview.startswith('{"round":1,"errors":["error 0')
+    assert parse_produced(small.details) == StepStartedDetails(round=2, errors=["one"])
 
 
 def test_emit_never_raises_and_keeps_events_valid(url: str) -> None:
     logship.configure_logship(_app(url), _settings(), source="t")
-    logship.emit(12345)  # type: ignore[arg-type]
-    logship.emit("m" * 5000, step="s" * 200)
-    logship.emit("bad level", level="loud", category="nope")  # type: ignore[arg-type]
+    logship.emit(12345, details=NOTE)  # type: ignore[arg-type]
+    logship.emit("m" * 5000, step="s" * 200, details=NOTE)
+    logship.emit("bad level", level="loud", category="nope", details=NOTE)  # type: ignore[arg-type]
     assert logship.flush(10)
     first, long, odd = events_of(url)
     assert [first.message, long.message] == ["12345", "m" * 2000]
@@ -191,7 +207,7 @@ def test_the_buffer_bound_drops_counts_and_warns(caplog: pytest.LogCaptureFixtur
         )
         with caplog.at_level(logging.WARNING, logger="roadmap_core.logship"):
             for i in range(250):
-                logship.emit(f"e{i}")
+                logship.emit(f"e{i}", details=NOTE)
             wait_for(lambda: logship.stats().send_failures >= 1)
         st = logship.stats()
         assert (st.emitted, st.shipped, st.pending, st.dropped) == (250, 0, 100, 150)
@@ -214,7 +230,7 @@ def test_broker_outage_keeps_events_and_retries(own_redis: EmbeddedRedis) -> Non
         logship.configure_logship(_app(url), _settings(log_batch_size=50), source="t")
         own_redis.stop()
         for i in range(300):
-            logship.emit(f"during outage {i}")
+            logship.emit(f"during outage {i}", details=NOTE)
         wait_for(lambda: logship.stats().send_failures >= 1)
         assert not logship.flush(0.2)
         assert logship.stats().pending == 300
@@ -227,41 +243,12 @@ def test_broker_outage_keeps_events_and_retries(own_redis: EmbeddedRedis) -> Non
         logship.reset(0.1)
 
 
-def test_log_step_reports_start_finish_and_errors(url: str) -> None:
-    logship.configure_logship(_app(url), _settings(), source="t")
-    job = uuid.uuid4()
-    with logship.log_step("curriculum_design", job_id=job, category=LogCategory.llm) as step:
-        step.details["total_tokens"] = 42
-    with (
-        pytest.raises(ValueError, match="boom"),
-        logship.log_step("validation", job_id=job, details={"round": 1}),
-    ):
-        raise ValueError("boom")
-    assert logship.flush(10)
-    started, finished, v_started, failed = events_of(url)
-    assert (started.message, started.step, started.duration_ms) == (
-        "curriculum_design started",
-        "curriculum_design",
-        None,
-    )
-    assert finished.message == "curriculum_design finished"
-    assert finished.details == {"total_tokens": 42}
-    assert finished.duration_ms is not None
-    assert finished.duration_ms >= 0
-    assert finished.category is LogCategory.llm
-    assert finished.job_id == job
-    assert v_started.details == {"round": 1}
-    assert failed.level is LogLevel.error
-    assert failed.message == "validation failed: ValueError: boom"
-    assert failed.details == {"round": 1, "error_type": "ValueError", "error": "ValueError: boom"}
-
-
 def test_concurrent_emitters_lose_and_duplicate_nothing(url: str) -> None:
     logship.configure_logship(_app(url), _settings(log_batch_size=200), source="t")
 
     def work(n: int) -> None:
         for i in range(500):
-            logship.emit(f"{n}:{i}")
+            logship.emit(f"{n}:{i}", details=NOTE)
 
     threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
     for t in threads:
@@ -278,13 +265,13 @@ def test_concurrent_emitters_lose_and_duplicate_nothing(url: str) -> None:
 
 def test_a_forked_child_starts_empty_and_unconfigured(url: str) -> None:
     logship.configure_logship(_app(url), _settings(log_flush_interval_ms=60_000), source="t")
-    logship.emit("parent before fork")
+    logship.emit("parent before fork", details=NOTE)
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child
         try:
             before = logship.stats()
-            logship.emit("child event")
+            logship.emit("child event", details=NOTE)
             after = logship.stats()
             payload = json.dumps([before.as_dict(), after.as_dict()]).encode()
             os.write(write_end, payload)

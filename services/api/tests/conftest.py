@@ -6,6 +6,7 @@ reading the queue list. Every test starts from empty tables and an empty Redis d
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from typing import Any
@@ -18,7 +19,17 @@ from sqlalchemy import delete
 
 from roadmap_api.main import create_app
 from roadmap_api.settings import ApiSettings
-from roadmap_api.testing import PASSWORD, TEST_SECRET, Account, Seeder, make_account
+from roadmap_api.testing import (
+    PASSWORD,
+    TEST_SECRET,
+    Account,
+    Seeder,
+    make_account,
+    queued_tasks,
+)
+from roadmap_core import logship
+from roadmap_core.contracts import LOGS_QUEUE
+from roadmap_core.logdetails import parse_produced
 from roadmap_core.passwords import hash_password
 from roadmap_db.engine import ProcessDatabase
 from roadmap_db.models import ExecutionLog, User
@@ -97,6 +108,22 @@ async def cleaner(migrated_url: str) -> AsyncIterator[ProcessDatabase]:
     database = ProcessDatabase(settings_for(migrated_url), "roadmap-api-tests-cleaner")
     yield database
     await database.dispose()
+
+
+@pytest.fixture(autouse=True)
+async def logged_details_are_declared(redis: Redis) -> AsyncIterator[None]:
+    """Every execution-log event the API logs in a test is of a kind the contract declares.
+
+    The events wait in the ``logs`` queue (no logs worker here); ``parse_produced`` refuses
+    a kind or a shape that ``roadmap_core.logdetails`` does not declare.
+    """
+    yield
+    # An outage test leaves its events pending: those are not the API's answer to check.
+    if logship.stats().pending:
+        await asyncio.to_thread(logship.flush, 2)
+    for task in await queued_tasks(redis, LOGS_QUEUE):
+        for event in task.payload["events"]:
+            parse_produced(event["details"])
 
 
 @pytest.fixture(autouse=True)

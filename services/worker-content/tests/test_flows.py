@@ -12,6 +12,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from celery import Celery
@@ -27,7 +28,13 @@ from roadmap_core.domain import (
     JobStatus,
     ReviewDecision,
 )
-from roadmap_core.progress import ProgressType
+from roadmap_core.logdetails import (
+    JobFinishedDetails,
+    LogDetails,
+    PlanReadyForReviewDetails,
+    parse_produced,
+)
+from roadmap_core.progress import Progress, ProgressType
 from roadmap_db.engine import ProcessDatabase
 from roadmap_db.models import Concept, ContentItem, ContentResult, LLMCall
 from roadmap_db.repositories import job_lifecycle as jobs
@@ -39,6 +46,7 @@ from roadmap_worker_content.testing import (
     make_request,
     progress_events,
     running_worker,
+    shipped_log_events,
     submit_job,
     wait_for_job,
 )
@@ -84,6 +92,20 @@ async def _results(
             .order_by(Concept.position, ContentItem.kind, ContentResult.version)
         )
         return [(key, kind, result) for key, kind, result in rows]
+
+
+async def _job_log_details(redis_url: str, job_id: uuid.UUID) -> list[LogDetails]:
+    """The details of every event the worker logged for the job, each validated against the
+    kinds the API contract declares (``parse_produced`` refuses any other kind or shape)."""
+    finished: list[dict[str, Any]] = []
+    for _ in range(200):  # the workers ship their buffers every LOG_FLUSH_INTERVAL_MS
+        events = [e for e in shipped_log_events(redis_url) if e["job_id"] == str(job_id)]
+        finished = [e for e in events if e["step"] == "finalize"]
+        if finished:
+            break
+        await asyncio.sleep(0.05)
+    assert finished, "the job's finalize event was not shipped"
+    return [parse_produced(e["details"]) for e in events]
 
 
 def _content_requests(fake: FakeLLM) -> list[dict[str, object]]:
@@ -135,6 +157,16 @@ async def test_a_submitted_job_completes_with_valid_content(
     steps = [e["step"] for e, t in zip(events, types, strict=True) if t is ProgressType.step]
     assert steps[:2] == ["intent_analysis", "curriculum_design"]
 
+    logged = await _job_log_details(redis_url, job_id)
+    assert {"step_started", "step_finished", "llm_call", "plan_stored"} <= {d.kind for d in logged}
+    assert [d.model_dump(mode="json") for d in logged if isinstance(d, JobFinishedDetails)] == [
+        JobFinishedDetails(
+            status=JobStatus.completed,
+            failed_items=[],
+            progress=Progress(total=12, done=12, failed=0, pending=0, cancelled=0),
+        ).model_dump(mode="json")
+    ]
+
 
 async def test_review_feedback_revises_then_approval_generates(
     worker: WorkerProcess, fake: FakeLLM, db: ProcessDatabase, celery_client: Celery, redis_url: str
@@ -169,6 +201,12 @@ async def test_review_feedback_revises_then_approval_generates(
     job = await wait_for_job(db, job_id, DONE, workers=[worker])
     assert job.status is JobStatus.completed
     assert len(await _results(db, job_id)) == 12
+    reviews = [
+        d.round
+        for d in await _job_log_details(redis_url, job_id)
+        if isinstance(d, PlanReadyForReviewDetails)
+    ]
+    assert reviews == [1, 2]
 
 
 async def test_transient_faults_are_retried_within_the_caps(

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from roadmap_client import OPERATIONS
+from roadmap_core.logdetails import StoredLogDetails, kinds_of
 from roadmap_dev import contract
 from roadmap_dev.paths import find_repo_root
 
@@ -97,6 +98,9 @@ def test_nothing_untyped_but_what_says_free_form(document: dict[str, Any]) -> No
     content = schemas["ConceptOut"]["properties"]["content"]["additionalProperties"]
     assert content["discriminator"]["propertyName"] == "kind"
     assert set(content["discriminator"]["mapping"]) == {"tutorial", "resources", "quiz"}
+    details = schemas["LogOut"]["properties"]["details"]
+    assert details["discriminator"]["propertyName"] == "kind"
+    assert set(details["discriminator"]["mapping"]) == set(kinds_of(StoredLogDetails))
     stream = document["paths"]["/api/v1/roadmaps/{roadmap_id}/events"]["get"]["responses"]
     assert "204" in stream
     item = schemas["ProgressStreamItem"]["oneOf"]
@@ -129,6 +133,8 @@ THING = {"type": "object", "properties": {"x": {"type": "string"}, "kind": {"enu
         (lambda d: d["paths"]["/a"]["get"]["parameters"].append(
             {"in": "query", "name": "q", "required": True}), "parameter `q` became required"),
         (lambda d: d["components"]["schemas"].pop("Thing"), "schema Thing removed"),
+        (lambda d: d["components"]["schemas"]["Thing"]["properties"]["x"].update(type="integer"),
+         "type 'string' changed to 'integer'"),
     ],
 )  # fmt: skip
 def test_breaking_changes_need_a_major_version_and_a_changelog_entry(
@@ -156,3 +162,14 @@ def test_additions_are_not_breaking() -> None:
     new["components"]["schemas"]["Other"] = {"type": "object", "properties": {}}
     assert contract.breaking_changes(old, new) == []
     assert contract.judge(old, new, changelog="") == []
+
+
+def test_a_free_form_object_given_its_kinds_is_not_breaking() -> None:
+    free_form = {"type": "object", "additionalProperties": True, "description": "Free-form"}
+    old = _doc(Log=copy.deepcopy({"type": "object", "properties": {"details": free_form}}))
+    new = copy.deepcopy(old)
+    new["components"]["schemas"]["Log"]["properties"]["details"] = {
+        "oneOf": [{"$ref": "#/components/schemas/A"}, {"$ref": "#/components/schemas/B"}],
+        "discriminator": {"propertyName": "kind"},
+    }
+    assert contract.breaking_changes(old, new) == []

@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from roadmap_core.domain import ContentKind, JobStep, Quiz, RoadmapRequest, Tutorial
 from roadmap_core.llm import CollectingSink, LLMClient, LLMError, LLMErrorReason
+from roadmap_core.logdetails import StepInfo
 from roadmap_core.pipeline import (
     PlanLimits,
     StepOutcome,
@@ -30,10 +30,10 @@ REQ = RoadmapRequest(
 
 class Recorder:
     def __init__(self) -> None:
-        self.events: list[tuple[str, JobStep, dict[str, Any]]] = []
+        self.events: list[tuple[str, JobStep, StepInfo]] = []
         self.outcomes: list[tuple[JobStep, StepOutcome]] = []
 
-    async def step_started(self, step: JobStep, info: dict[str, Any]) -> None:
+    async def step_started(self, step: JobStep, info: StepInfo) -> None:
         self.events.append(("start", step, info))
 
     async def step_finished(self, step: JobStep, outcome: StepOutcome) -> None:
@@ -97,12 +97,12 @@ async def test_repair_fixes_an_invalid_framework(fake: FakeLLM) -> None:
     assert [e["schema"] for e in fake.requests()] == ["IntentAnalysis", "Framework", "Framework"]
     validations = [o for s, o in observer.outcomes if s is JobStep.validation]
     assert [v.ok for v in validations] == [False, True]
-    first_errors = validations[0].info["errors"]
+    first_errors = validations[0].info.errors or []
     assert any("cycle" in e for e in first_errors)
     assert any("no-such-concept" in e for e in first_errors)
     [repair] = [o for s, o in observer.outcomes if s is JobStep.repair]
-    assert repair.info["round"] == 1
-    assert repair.info["errors"] == first_errors
+    assert repair.info.round == 1
+    assert repair.info.errors == first_errors
 
 
 @pytest.mark.parametrize("rounds", [0, 2])

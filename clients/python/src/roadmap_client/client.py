@@ -15,11 +15,11 @@ import uuid
 from collections.abc import AsyncGenerator, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Generic, Literal, Self, TypeVar
+from typing import Annotated, Any, Generic, Literal, Self, TypeVar, get_args
 
 import httpx
 from httpx_sse import ServerSentEvent, SSEError, aconnect_sse, connect_sse
-from pydantic import TypeAdapter
+from pydantic import BeforeValidator, TypeAdapter
 
 from roadmap_client.errors import StreamLost, error_for
 from roadmap_client.events import Event, parse_event
@@ -29,6 +29,7 @@ from roadmap_client.models import (
     ApiKeyList,
     ConceptOut,
     JobAccepted,
+    LogOut,
     LogPage,
     ProgressOut,
     QueuesOut,
@@ -132,6 +133,25 @@ def _body(**values: Any) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
+_LOG_KINDS = frozenset(
+    get_args(m.model_fields["kind"].annotation)[0]
+    for m in get_args(LogOut.model_fields["details"].annotation)
+)
+
+
+def _unknown_log_kinds_untyped(page: Any) -> Any:
+    """Details of a kind added to the API after this client was generated read as
+    ``untyped`` (docs/api.md: new kinds come in minor versions)."""
+    for item in page.get("items", []) if isinstance(page, dict) else []:
+        details = item.get("details") if isinstance(item, dict) else None
+        if isinstance(details, dict) and details.get("kind") not in _LOG_KINDS:
+            item["details"] = {"kind": "untyped", "data": details}
+    return page
+
+
+_LOG_PAGE: TypeAdapter[LogPage] = TypeAdapter(
+    Annotated[LogPage, BeforeValidator(_unknown_log_kinds_untyped)]
+)
 _USER = TypeAdapter(UserOut)
 _ACCEPTED = TypeAdapter(JobAccepted)
 _ROADMAP = TypeAdapter(RoadmapDetail)
@@ -174,7 +194,7 @@ class _Calls:
     @staticmethod
     def logs(job_id: Id, level: str | None, after: str | None, limit: int | None) -> _Call[LogPage]:
         params = {"level": level, "after": after, "limit": limit}
-        return _call("roadmap_logs_list", TypeAdapter(LogPage), params=params, roadmap_id=job_id)
+        return _call("roadmap_logs_list", _LOG_PAGE, params=params, roadmap_id=job_id)
 
     @staticmethod
     def regenerate(

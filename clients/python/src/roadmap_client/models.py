@@ -116,6 +116,17 @@ class BestQuizScore(RootModel[float]):
     ]
 
 
+class FailedItem(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    item_id: Annotated[UUID, Field(title="Item Id")]
+    concept_id: Annotated[UUID, Field(title="Concept Id")]
+    concept_key: Annotated[str, Field(title="Concept Key")]
+    kind: Annotated[Literal["tutorial", "resources", "quiz"], Field(title="ContentKind")]
+    error: Annotated[str | None, Field(title="Error")]
+
+
 class FieldError(BaseModel):
     model_config = ConfigDict(
         extra="allow",
@@ -123,6 +134,63 @@ class FieldError(BaseModel):
     loc: Annotated[list[str | int], Field(title="Loc")]
     msg: Annotated[str, Field(title="Msg")]
     type: Annotated[str, Field(title="Type")]
+
+
+class ItemFailedDetails(BaseModel):
+    """
+    A content item failed for good (the message says why).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    trace_id: Annotated[
+        str | None,
+        Field(
+            description="OpenTelemetry trace id of the code that logged the event",
+            title="Trace Id",
+        ),
+    ]
+    span_id: Annotated[str | None, Field(description="its span id", title="Span Id")]
+    kind: Annotated[Literal["item_failed"], Field(title="Kind")]
+    item_id: Annotated[UUID, Field(title="Item Id")]
+    content_kind: Annotated[Literal["tutorial", "resources", "quiz"], Field(title="ContentKind")]
+
+
+class ItemsRetriedDetails(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    trace_id: Annotated[
+        str | None,
+        Field(
+            description="OpenTelemetry trace id of the code that logged the event",
+            title="Trace Id",
+        ),
+    ]
+    span_id: Annotated[str | None, Field(description="its span id", title="Span Id")]
+    user_id: Annotated[UUID, Field(title="User Id")]
+    kind: Annotated[Literal["items_retried"], Field(title="Kind")]
+    items: Annotated[int, Field(description="failed items queued again", ge=0, title="Items")]
+
+
+class JobCancelledDetails(BaseModel):
+    """
+    The content worker stopped a cancelled roadmap.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    trace_id: Annotated[
+        str | None,
+        Field(
+            description="OpenTelemetry trace id of the code that logged the event",
+            title="Trace Id",
+        ),
+    ]
+    span_id: Annotated[str | None, Field(description="its span id", title="Span Id")]
+    kind: Annotated[Literal["job_cancelled"], Field(title="Kind")]
 
 
 class AverageBestScore(RootModel[float]):
@@ -186,39 +254,47 @@ class Links(BaseModel):
     logs: Annotated[str, Field(title="Logs")]
 
 
-class LogOut(BaseModel):
+class LlmCallDetails(BaseModel):
+    """
+    One response of the LLM endpoint (category `llm`); `step` names the pipeline step.
+    """
+
     model_config = ConfigDict(
         extra="allow",
     )
-    event_id: Annotated[UUID, Field(title="Event Id")]
-    ts: Annotated[AwareDatetime, Field(title="Ts")]
-    level: Annotated[Literal["debug", "info", "warning", "error"], Field(title="LogLevel")]
-    category: Annotated[
-        Literal["workflow", "llm", "content", "review", "system", "api"],
-        Field(title="LogCategory"),
-    ]
-    step: Annotated[
+    trace_id: Annotated[
         str | None,
-        Field(description="the pipeline step or API action it belongs to", title="Step"),
-    ]
-    message: Annotated[str, Field(title="Message")]
-    concept_id: Annotated[UUID | None, Field(title="Concept Id")]
-    duration_ms: Annotated[float | None, Field(title="Duration Ms")]
-    details: Annotated[
-        dict[str, Any],
         Field(
-            description="Free-form: structured context of the event, for people reading logs. Its keys depend on `category` and `step` and may change without notice (for `llm`: `model`, `prompt_tokens`, `completion_tokens`, `cost_usd`, `outcome`, `item_id`; for a failed step: `error_type`, `error`). Do not parse it for decisions: the roadmap, its items and the event stream carry the same facts as typed fields.",
-            title="Details",
+            description="OpenTelemetry trace id of the code that logged the event",
+            title="Trace Id",
         ),
     ]
-
-
-class LogPage(BaseModel):
-    model_config = ConfigDict(
-        extra="allow",
-    )
-    items: Annotated[list[LogOut], Field(title="Items")]
-    next_cursor: Annotated[str | None, Field(title="Next Cursor")]
+    span_id: Annotated[str | None, Field(description="its span id", title="Span Id")]
+    kind: Annotated[Literal["llm_call"], Field(title="Kind")]
+    model: Annotated[str, Field(title="Model")]
+    prompt_tokens: Annotated[int, Field(ge=0, title="Prompt Tokens")]
+    completion_tokens: Annotated[int, Field(ge=0, title="Completion Tokens")]
+    cost_usd: Annotated[
+        str,
+        Field(
+            description="what the call cost, in US dollars (a decimal number)",
+            title="Cost Usd",
+        ),
+    ]
+    outcome: Annotated[
+        str,
+        Field(
+            description="`ok`, or why the output was rejected (e.g. `malformed_output`)",
+            title="Outcome",
+        ),
+    ]
+    item_id: Annotated[
+        UUID | None, Field(description="the content item it was for", title="Item Id")
+    ]
+    request_id: Annotated[
+        str | None,
+        Field(description="the LLM provider's request id", title="Request Id"),
+    ]
 
 
 class PasswordChange(BaseModel):
@@ -237,6 +313,86 @@ class PasswordChange(BaseModel):
             title="New Password",
         ),
     ]
+
+
+class PlanFailedDetails(BaseModel):
+    """
+    Planning failed (the message says why).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    trace_id: Annotated[
+        str | None,
+        Field(
+            description="OpenTelemetry trace id of the code that logged the event",
+            title="Trace Id",
+        ),
+    ]
+    span_id: Annotated[str | None, Field(description="its span id", title="Span Id")]
+    kind: Annotated[Literal["plan_failed"], Field(title="Kind")]
+
+
+class PlanReadyForReviewDetails(BaseModel):
+    """
+    The framework waits for the user's review.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    trace_id: Annotated[
+        str | None,
+        Field(
+            description="OpenTelemetry trace id of the code that logged the event",
+            title="Trace Id",
+        ),
+    ]
+    span_id: Annotated[str | None, Field(description="its span id", title="Span Id")]
+    kind: Annotated[Literal["plan_ready_for_review"], Field(title="Kind")]
+    concepts: Annotated[int, Field(ge=0, title="Concepts")]
+    repair_rounds: Annotated[int, Field(ge=0, title="Repair Rounds")]
+    round: Annotated[int, Field(description="review round", ge=1, title="Round")]
+
+
+class PlanReviewedDetails(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    trace_id: Annotated[
+        str | None,
+        Field(
+            description="OpenTelemetry trace id of the code that logged the event",
+            title="Trace Id",
+        ),
+    ]
+    span_id: Annotated[str | None, Field(description="its span id", title="Span Id")]
+    user_id: Annotated[UUID, Field(title="User Id")]
+    kind: Annotated[Literal["plan_reviewed"], Field(title="Kind")]
+    round: Annotated[int, Field(ge=1, title="Round")]
+    approve: Annotated[bool, Field(title="Approve")]
+
+
+class PlanStoredDetails(BaseModel):
+    """
+    The framework was stored and content generation starts.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    trace_id: Annotated[
+        str | None,
+        Field(
+            description="OpenTelemetry trace id of the code that logged the event",
+            title="Trace Id",
+        ),
+    ]
+    span_id: Annotated[str | None, Field(description="its span id", title="Span Id")]
+    kind: Annotated[Literal["plan_stored"], Field(title="Kind")]
+    concepts: Annotated[int, Field(ge=0, title="Concepts")]
+    repair_rounds: Annotated[int, Field(ge=0, title="Repair Rounds")]
 
 
 class Problem(BaseModel):
@@ -488,6 +644,38 @@ class Readiness(BaseModel):
     checks: Annotated[dict[str, Check], Field(title="Checks")]
 
 
+class ReconcilerPassDetails(BaseModel):
+    """
+    A reconciler pass that re-sent lost work (category `system`, no roadmap).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    trace_id: Annotated[
+        str | None,
+        Field(
+            description="OpenTelemetry trace id of the code that logged the event",
+            title="Trace Id",
+        ),
+    ]
+    span_id: Annotated[str | None, Field(description="its span id", title="Span Id")]
+    kind: Annotated[Literal["reconciler_pass"], Field(title="Kind")]
+    plan_jobs: Annotated[
+        list[UUID],
+        Field(description="roadmaps whose planning was re-sent", title="Plan Jobs"),
+    ]
+    revisions: Annotated[
+        list[UUID],
+        Field(description="roadmaps whose revision was re-sent", title="Revisions"),
+    ]
+    generate_messages: Annotated[
+        int,
+        Field(description="content batches re-sent", ge=0, title="Generate Messages"),
+    ]
+    finalized: Annotated[list[UUID], Field(description="roadmaps it finished", title="Finalized")]
+
+
 class RegenerateAccepted(BaseModel):
     model_config = ConfigDict(
         extra="allow",
@@ -517,6 +705,24 @@ class RegenerateIn(BaseModel):
     instructions: Annotated[Instructions | None, Field(title="Instructions")] = None
 
 
+class RegenerationRequestedDetails(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    trace_id: Annotated[
+        str | None,
+        Field(
+            description="OpenTelemetry trace id of the code that logged the event",
+            title="Trace Id",
+        ),
+    ]
+    span_id: Annotated[str | None, Field(description="its span id", title="Span Id")]
+    user_id: Annotated[UUID, Field(title="User Id")]
+    kind: Annotated[Literal["regeneration_requested"], Field(title="Kind")]
+    kinds: Annotated[list[Literal["tutorial", "resources", "quiz"]], Field(title="Kinds")]
+    with_instructions: Annotated[bool, Field(title="With Instructions")]
+
+
 class DisplayName(RootModel[str]):
     root: Annotated[
         str,
@@ -531,6 +737,26 @@ class RegisterRequest(BaseModel):
     email: Annotated[EmailStr, Field(max_length=320, title="Email")]
     password: Annotated[SecretStr, Field(max_length=128, min_length=1, title="Password")]
     display_name: Annotated[DisplayName | None, Field(title="Display Name")] = None
+
+
+class RetryStartedDetails(BaseModel):
+    """
+    The content worker re-queued the failed items of these many concepts.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    trace_id: Annotated[
+        str | None,
+        Field(
+            description="OpenTelemetry trace id of the code that logged the event",
+            title="Trace Id",
+        ),
+    ]
+    span_id: Annotated[str | None, Field(description="its span id", title="Span Id")]
+    kind: Annotated[Literal["retry_started"], Field(title="Kind")]
+    concepts: Annotated[int, Field(ge=0, title="Concepts")]
 
 
 class Feedback(RootModel[str]):
@@ -560,6 +786,42 @@ class ReviewOut(BaseModel):
     feedback: Annotated[str | None, Field(title="Feedback")]
     created_at: Annotated[AwareDatetime, Field(title="Created At")]
     decided_at: Annotated[AwareDatetime | None, Field(title="Decided At")]
+
+
+class RoadmapCancelledDetails(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    trace_id: Annotated[
+        str | None,
+        Field(
+            description="OpenTelemetry trace id of the code that logged the event",
+            title="Trace Id",
+        ),
+    ]
+    span_id: Annotated[str | None, Field(description="its span id", title="Span Id")]
+    user_id: Annotated[UUID, Field(title="User Id")]
+    kind: Annotated[Literal["roadmap_cancelled"], Field(title="Kind")]
+
+
+class RoadmapDeletedDetails(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    trace_id: Annotated[
+        str | None,
+        Field(
+            description="OpenTelemetry trace id of the code that logged the event",
+            title="Trace Id",
+        ),
+    ]
+    span_id: Annotated[str | None, Field(description="its span id", title="Span Id")]
+    user_id: Annotated[UUID, Field(title="User Id")]
+    kind: Annotated[Literal["roadmap_deleted"], Field(title="Kind")]
+    was_active: Annotated[
+        bool,
+        Field(description="it was still planning or generating", title="Was Active"),
+    ]
 
 
 class LearningStyle(RootModel[str]):
@@ -607,6 +869,25 @@ class RoadmapRequest(BaseModel):
     ] = False
 
 
+class RoadmapSubmittedDetails(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    trace_id: Annotated[
+        str | None,
+        Field(
+            description="OpenTelemetry trace id of the code that logged the event",
+            title="Trace Id",
+        ),
+    ]
+    span_id: Annotated[str | None, Field(description="its span id", title="Span Id")]
+    user_id: Annotated[UUID, Field(title="User Id")]
+    kind: Annotated[Literal["roadmap_submitted"], Field(title="Kind")]
+    review: Annotated[
+        bool, Field(description="the plan waits for the user's review", title="Review")
+    ]
+
+
 class RoadmapSummary(BaseModel):
     model_config = ConfigDict(
         extra="allow",
@@ -647,6 +928,86 @@ class RoadmapSummary(BaseModel):
     links: Links
 
 
+class Round(RootModel[int]):
+    root: Annotated[int, Field(description="validation or repair round", ge=0, title="Round")]
+
+
+class Concepts(RootModel[int]):
+    root: Annotated[int, Field(description="concepts in the framework", ge=0, title="Concepts")]
+
+
+class StepFinishedDetails(BaseModel):
+    """
+    A pipeline step ended (`ok` false: it failed), with its LLM usage.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    trace_id: Annotated[
+        str | None,
+        Field(
+            description="OpenTelemetry trace id of the code that logged the event",
+            title="Trace Id",
+        ),
+    ]
+    span_id: Annotated[str | None, Field(description="its span id", title="Span Id")]
+    round: Annotated[Round | None, Field(description="validation or repair round", title="Round")]
+    errors: Annotated[list[str] | None, Field(description="validation errors", title="Errors")]
+    concepts: Annotated[
+        Concepts | None,
+        Field(description="concepts in the framework", title="Concepts"),
+    ]
+    content_kind: Annotated[
+        Literal["tutorial", "resources", "quiz"] | None,
+        Field(description="content generated"),
+    ]
+    concept: Annotated[
+        str | None,
+        Field(description="key of the concept in the framework", title="Concept"),
+    ]
+    kind: Annotated[Literal["step_finished"], Field(title="Kind")]
+    ok: Annotated[bool, Field(title="Ok")]
+    error: Annotated[str | None, Field(description="why it failed", title="Error")]
+    llm_calls: Annotated[int, Field(ge=0, title="Llm Calls")]
+    prompt_tokens: Annotated[int, Field(ge=0, title="Prompt Tokens")]
+    completion_tokens: Annotated[int, Field(ge=0, title="Completion Tokens")]
+    cost_usd: Annotated[str, Field(description="US dollars (a decimal number)", title="Cost Usd")]
+
+
+class StepStartedDetails(BaseModel):
+    """
+    A pipeline step started; `step` names it.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    trace_id: Annotated[
+        str | None,
+        Field(
+            description="OpenTelemetry trace id of the code that logged the event",
+            title="Trace Id",
+        ),
+    ]
+    span_id: Annotated[str | None, Field(description="its span id", title="Span Id")]
+    round: Annotated[Round | None, Field(description="validation or repair round", title="Round")]
+    errors: Annotated[list[str] | None, Field(description="validation errors", title="Errors")]
+    concepts: Annotated[
+        Concepts | None,
+        Field(description="concepts in the framework", title="Concepts"),
+    ]
+    content_kind: Annotated[
+        Literal["tutorial", "resources", "quiz"] | None,
+        Field(description="content generated"),
+    ]
+    concept: Annotated[
+        str | None,
+        Field(description="key of the concept in the framework", title="Concept"),
+    ]
+    kind: Annotated[Literal["step_started"], Field(title="Kind")]
+
+
 class TokenOut(BaseModel):
     model_config = ConfigDict(
         extra="allow",
@@ -656,6 +1017,36 @@ class TokenOut(BaseModel):
     expires_in: Annotated[
         int, Field(description="seconds until the token expires", title="Expires In")
     ]
+
+
+class TruncatedDetails(BaseModel):
+    """
+    Details larger than `LOG_DETAILS_MAX_BYTES`, replaced when they were logged.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    trace_id: Annotated[
+        str | None,
+        Field(
+            description="OpenTelemetry trace id of the code that logged the event",
+            title="Trace Id",
+        ),
+    ]
+    span_id: Annotated[str | None, Field(description="its span id", title="Span Id")]
+    kind: Annotated[Literal["truncated"], Field(title="Kind")]
+    original_kind: Annotated[
+        str,
+        Field(
+            description="the kind of the details that were replaced",
+            title="Original Kind",
+        ),
+    ]
+    original_bytes: Annotated[
+        int, Field(description="their size as JSON", ge=0, title="Original Bytes")
+    ]
+    preview: Annotated[str, Field(description="the start of their JSON text", title="Preview")]
 
 
 class Tutorial(BaseModel):
@@ -687,6 +1078,24 @@ class TutorialVersion(BaseModel):
     ]
     created_at: Annotated[AwareDatetime, Field(title="Created At")]
     body: Tutorial
+
+
+class UntypedDetails(BaseModel):
+    """
+    Details stored before their kind was declared (or not of its shape any more).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    kind: Annotated[Literal["untyped"], Field(title="Kind")]
+    data: Annotated[
+        dict[str, Any],
+        Field(
+            description="Free-form: the details as they were stored. Written by versions before log details were typed (API 2.1.0); new events always have a declared kind.",
+            title="Data",
+        ),
+    ]
 
 
 class Usage(BaseModel):
@@ -751,6 +1160,19 @@ class CancelledEvent(BaseModel):
     progress: Progress
 
 
+class CompletedEvent(BaseModel):
+    """
+    Terminal: every item finished; ``partial_failure`` lists the ones that failed.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    status: Annotated[Literal["completed", "partial_failure"], Field(title="Status")]
+    failed_items: Annotated[list[FailedItem], Field(title="Failed Items")]
+    progress: Progress
+
+
 class Prerequisite(RootModel[str]):
     root: Annotated[str, Field(pattern="^[a-z0-9][a-z0-9-]{0,63}$")]
 
@@ -782,17 +1204,6 @@ class FailedEvent(BaseModel):
     status: Annotated[Literal["failed"], Field(title="Status")] = "failed"
     error: Annotated[str | None, Field(title="Error")]
     progress: Progress
-
-
-class FailedItem(BaseModel):
-    model_config = ConfigDict(
-        extra="allow",
-    )
-    item_id: Annotated[UUID, Field(title="Item Id")]
-    concept_id: Annotated[UUID, Field(title="Concept Id")]
-    concept_key: Annotated[str, Field(title="Concept Key")]
-    kind: Annotated[Literal["tutorial", "resources", "quiz"], Field(title="ContentKind")]
-    error: Annotated[str | None, Field(title="Error")]
 
 
 class ItemEvent(BaseModel):
@@ -1251,6 +1662,94 @@ class JobAccepted(BaseModel):
     links: Links
 
 
+class JobFinishedDetails(BaseModel):
+    """
+    Every item finished: the roadmap's final status and the items that failed.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    trace_id: Annotated[
+        str | None,
+        Field(
+            description="OpenTelemetry trace id of the code that logged the event",
+            title="Trace Id",
+        ),
+    ]
+    span_id: Annotated[str | None, Field(description="its span id", title="Span Id")]
+    kind: Annotated[Literal["job_finished"], Field(title="Kind")]
+    status: Annotated[
+        Literal[
+            "queued",
+            "planning",
+            "awaiting_review",
+            "generating",
+            "completed",
+            "partial_failure",
+            "failed",
+            "cancelled",
+        ],
+        Field(title="JobStatus"),
+    ]
+    failed_items: Annotated[list[FailedItem], Field(title="Failed Items")]
+    progress: Progress
+
+
+class LogOut(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    event_id: Annotated[UUID, Field(title="Event Id")]
+    ts: Annotated[AwareDatetime, Field(title="Ts")]
+    level: Annotated[Literal["debug", "info", "warning", "error"], Field(title="LogLevel")]
+    category: Annotated[
+        Literal["workflow", "llm", "content", "review", "system", "api"],
+        Field(title="LogCategory"),
+    ]
+    step: Annotated[
+        str | None,
+        Field(description="the pipeline step or API action it belongs to", title="Step"),
+    ]
+    message: Annotated[str, Field(title="Message")]
+    concept_id: Annotated[UUID | None, Field(title="Concept Id")]
+    duration_ms: Annotated[float | None, Field(title="Duration Ms")]
+    details: Annotated[
+        LlmCallDetails
+        | StepStartedDetails
+        | StepFinishedDetails
+        | ItemFailedDetails
+        | PlanStoredDetails
+        | PlanReadyForReviewDetails
+        | PlanFailedDetails
+        | JobFinishedDetails
+        | JobCancelledDetails
+        | RetryStartedDetails
+        | ReconcilerPassDetails
+        | RoadmapSubmittedDetails
+        | RoadmapCancelledDetails
+        | RoadmapDeletedDetails
+        | ItemsRetriedDetails
+        | PlanReviewedDetails
+        | RegenerationRequestedDetails
+        | TruncatedDetails
+        | UntypedDetails,
+        Field(
+            description="Structured context of the event, one shape per `kind` (new kinds may be added in a minor version: treat an unknown `kind` like `untyped`). `truncated`: details too large to keep; `untyped`: an event logged before its kind was declared.",
+            discriminator="kind",
+            title="Details",
+        ),
+    ]
+
+
+class LogPage(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    items: Annotated[list[LogOut], Field(title="Items")]
+    next_cursor: Annotated[str | None, Field(title="Next Cursor")]
+
+
 class QueuesOut(BaseModel):
     model_config = ConfigDict(
         extra="allow",
@@ -1359,19 +1858,6 @@ class TutorialItem(BaseModel):
         TutorialVersion | None,
         Field(description="the latest version, or the one asked for"),
     ]
-
-
-class CompletedEvent(BaseModel):
-    """
-    Terminal: every item finished; ``partial_failure`` lists the ones that failed.
-    """
-
-    model_config = ConfigDict(
-        extra="allow",
-    )
-    status: Annotated[Literal["completed", "partial_failure"], Field(title="Status")]
-    failed_items: Annotated[list[FailedItem], Field(title="Failed Items")]
-    progress: Progress
 
 
 class Framework(BaseModel):

@@ -5,6 +5,7 @@ Read by the API (``/admin/queues``, ``/metrics``) and the workers' metrics alike
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import Sequence
@@ -28,6 +29,19 @@ def message_sent_at(raw: Any) -> float | None:
         return float(message["headers"][SENT_AT_HEADER])
     except (ValueError, TypeError, KeyError):
         return None
+
+
+def task_of(raw: Any) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """A raw message as the transport stores it: (task name, payload, headers).
+
+    The payload is the task's one positional argument, as every contract sends it.
+    """
+    message = json.loads(raw)
+    body = message["body"]
+    if message["properties"].get("body_encoding") == "base64":
+        body = base64.b64decode(body)
+    args, _kwargs, _embed = json.loads(body)
+    return message["headers"]["task"], args[0], message["headers"]
 
 
 def oldest_age(tails: Sequence[Any], now: float | None = None) -> float | None:

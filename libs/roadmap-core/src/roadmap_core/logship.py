@@ -27,11 +27,8 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
 from typing import Any, Final
 
 from celery import Celery
@@ -40,13 +37,13 @@ from uuid_utils import uuid7
 from roadmap_core import telemetry
 from roadmap_core.contracts import send_log_batch
 from roadmap_core.domain import LogCategory, LogLevel
+from roadmap_core.logdetails import LogDetails, TruncatedDetails
 from roadmap_core.settings import LogShipSettings
 
 log = logging.getLogger(__name__)
 
 MESSAGE_MAX_CHARS: Final = 2000  # LogEvent.message max_length
 STEP_MAX_CHARS: Final = 64  # LogEvent.step max_length
-TRUNCATED_KEY: Final = "_truncated"
 TRACE_ID_KEY: Final = "trace_id"
 SPAN_ID_KEY: Final = "span_id"
 DROP_WARNING_INTERVAL_S: Final = 10.0
@@ -126,17 +123,19 @@ def _new_ts_us() -> int:
     return ts
 
 
-def _capped_details(details: Mapping[str, Any], limit: int) -> str:
-    try:
-        text = json.dumps(details, default=str, separators=(",", ":"))
-    except (TypeError, ValueError) as exc:
-        # Non-string keys or circular references: keep a trace instead of the event.
-        text = json.dumps({"_unserializable": f"{type(exc).__name__}: {exc}"[:200]})
+def _capped_details(details: dict[str, Any], limit: int) -> str:
+    text = json.dumps(details, separators=(",", ":"))
     # ensure_ascii (the default) makes len() the UTF-8 byte size of the JSON text.
     if len(text) <= limit:
         return text
-    preview = text[: max(0, limit // 2 - 64)]
-    return json.dumps({TRUNCATED_KEY: True, "original_bytes": len(text), "preview": preview})
+    marker = TruncatedDetails(
+        original_kind=str(details.get("kind")),
+        original_bytes=len(text),
+        preview=text[: max(0, limit // 2 - 64)],
+        trace_id=details.get(TRACE_ID_KEY),
+        span_id=details.get(SPAN_ID_KEY),
+    )
+    return json.dumps(marker.model_dump(mode="json", exclude_none=True), separators=(",", ":"))
 
 
 def emit(
@@ -147,14 +146,15 @@ def emit(
     level: LogLevel = LogLevel.info,
     category: LogCategory = LogCategory.workflow,
     step: str | None = None,
-    details: Mapping[str, Any] | None = None,
+    details: LogDetails,
     duration_ms: float | None = None,
 ) -> None:
     """Record one execution-log event. Never raises, never blocks (a deque append).
 
-    Over-long ``message``/``step`` are cut to the contract's limits, ``details``
-    larger than LOG_DETAILS_MAX_BYTES (as JSON) are replaced by a truncation
-    marker, and an unknown level/category falls back to info/workflow.
+    ``details`` is one of the declared kinds (:mod:`roadmap_core.logdetails`), the
+    shapes the API documents. Over-long ``message``/``step`` are cut to the contract's
+    limits, ``details`` larger than LOG_DETAILS_MAX_BYTES (as JSON) are replaced by a
+    ``truncated`` marker, and an unknown level/category falls back to info/workflow.
     """
     state = _state
     try:
@@ -173,12 +173,13 @@ def emit(
             level = LogLevel.info
         if category not in _CATEGORIES:
             category = LogCategory.workflow
+        data = details.model_dump(mode="json", exclude_none=True)
         if telemetry.enabled:
             ids = telemetry.current_ids()
             if ids is not None:
                 # The logs worker writes the event in a span of this trace (and keeps the
                 # ids in the row): the execution log leads to the trace and back.
-                details = {**(details or {}), TRACE_ID_KEY: ids[0], SPAN_ID_KEY: ids[1]}
+                data[TRACE_ID_KEY], data[SPAN_ID_KEY] = ids
         state.buffer.append(
             (
                 uuid7(nanoseconds=ts_us * 1000),
@@ -188,7 +189,7 @@ def emit(
                 category,
                 step,
                 message,
-                _capped_details(details, state.details_max) if details else None,
+                _capped_details(data, state.details_max),
                 duration_ms,
                 ts_us,
             )
@@ -521,93 +522,6 @@ def stats() -> LogShipStats:
     )
 
 
-class StepLog:
-    """What ``log_step`` yields: add to ``details`` to report it with the finish event."""
-
-    __slots__ = ("category", "concept_id", "details", "job_id", "started", "step")
-
-    def __init__(
-        self,
-        step: str,
-        *,
-        job_id: uuid.UUID | None,
-        concept_id: uuid.UUID | None,
-        category: LogCategory,
-        details: dict[str, Any],
-    ) -> None:
-        self.step = step
-        self.job_id = job_id
-        self.concept_id = concept_id
-        self.category = category
-        self.details = details
-        self.started = time.perf_counter()
-
-    @property
-    def elapsed_ms(self) -> float:
-        return (time.perf_counter() - self.started) * 1000
-
-    def finish(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        _tb: TracebackType | None,
-    ) -> None:
-        duration = round(self.elapsed_ms, 3)
-        if exc is None:
-            emit(
-                f"{self.step} finished",
-                job_id=self.job_id,
-                concept_id=self.concept_id,
-                category=self.category,
-                step=self.step,
-                details=self.details,
-                duration_ms=duration,
-            )
-            return
-        cancelled = exc_type is not None and not issubclass(exc_type, Exception)
-        error = f"{type(exc).__name__}: {exc}"[:500]
-        emit(
-            f"{self.step} {'interrupted' if cancelled else 'failed'}: {error}",
-            job_id=self.job_id,
-            concept_id=self.concept_id,
-            level=LogLevel.warning if cancelled else LogLevel.error,
-            category=self.category,
-            step=self.step,
-            details={**self.details, "error_type": type(exc).__name__, "error": error},
-            duration_ms=duration,
-        )
-
-
-@contextmanager
-def log_step(
-    step: str,
-    *,
-    job_id: uuid.UUID | None = None,
-    concept_id: uuid.UUID | None = None,
-    category: LogCategory = LogCategory.workflow,
-    details: Mapping[str, Any] | None = None,
-) -> Iterator[StepLog]:
-    """Emit ``<step> started``, then ``<step> finished`` with its duration, or
-    ``<step> failed: …`` (level error) if the block raises; the exception propagates."""
-    emit(
-        f"{step} started",
-        job_id=job_id,
-        concept_id=concept_id,
-        category=category,
-        step=step,
-        details=details,
-    )
-    handle = StepLog(
-        step, job_id=job_id, concept_id=concept_id, category=category, details=dict(details or {})
-    )
-    try:
-        yield handle
-    except BaseException as exc:
-        handle.finish(type(exc), exc, exc.__traceback__)
-        raise
-    handle.finish(None, None, None)
-
-
 def _after_fork_in_child() -> None:
     # The parent ships what it buffered; locks and the thread do not survive fork.
     global _state
@@ -632,11 +546,9 @@ atexit.register(_at_exit)
 __all__ = [
     "LogShipStats",
     "LogShipper",
-    "StepLog",
     "configure_logship",
     "emit",
     "flush",
-    "log_step",
     "reset",
     "shutdown",
     "stats",

@@ -7,21 +7,20 @@ Messages and details name what happened, never credentials.
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from roadmap_core.domain import LogCategory, LogLevel
+from roadmap_core.logdetails import LogDetails
 from roadmap_core.logship import emit
 
 
 def job_event(
     message: str,
     job_id: uuid.UUID,
+    details: LogDetails,
     *,
     step: str,
-    user_id: uuid.UUID,
     concept_id: uuid.UUID | None = None,
     level: LogLevel = LogLevel.info,
-    **details: Any,
 ) -> None:
     emit(
         message,
@@ -30,5 +29,5 @@ def job_event(
         level=level,
         category=LogCategory.api,
         step=step,
-        details={"user_id": str(user_id), **details},
+        details=details,
     )

@@ -6,7 +6,6 @@ the same code the login endpoint uses.
 
 from __future__ import annotations
 
-import base64
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from roadmap_api.settings import ApiSettings
 if TYPE_CHECKING:
     import httpx
 from roadmap_core import domain
+from roadmap_core.broker_queues import task_of
 from roadmap_core.contracts import LogEvent
 from roadmap_core.domain import ContentKind, ItemStatus, JobStatus, LogLevel
 from roadmap_db.engine import ProcessDatabase
@@ -241,13 +241,20 @@ class Seeder:
         async with self.db.sessions() as session:
             return len((await session.execute(select(RoadmapJob.id))).all())
 
-    async def logs(self, job_id: uuid.UUID, levels: list[LogLevel]) -> list[LogEvent]:
+    async def logs(
+        self,
+        job_id: uuid.UUID,
+        levels: list[LogLevel],
+        details: list[dict[str, Any]] | None = None,
+    ) -> list[LogEvent]:
+        """Stored events as the logs worker writes them; ``details`` as stored (JSON)."""
         events = [
             LogEvent(
                 event_id=uuid.uuid4(),
                 job_id=job_id,
                 level=level,
                 message=f"event {i}",
+                details=details[i] if details else {"kind": "plan_failed"},
                 ts=datetime(2026, 1, 1, 0, 0, i, tzinfo=UTC),
             )
             for i, level in enumerate(levels)
@@ -267,12 +274,7 @@ class QueuedTask:
 async def queued_tasks(redis: Redis, queue: str) -> list[QueuedTask]:
     """The Celery messages waiting in ``queue``, oldest first."""
     raw = await redis.lrange(queue, 0, -1)
-    tasks = []
-    for entry in reversed(raw):
-        message = json.loads(entry)
-        args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
-        tasks.append(QueuedTask(message["headers"]["task"], args[0], message["headers"]))
-    return tasks
+    return [QueuedTask(*task_of(entry)) for entry in reversed(raw)]
 
 
 @dataclass(slots=True)

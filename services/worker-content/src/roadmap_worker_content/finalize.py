@@ -7,6 +7,7 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from roadmap_core.domain import ItemStatus, LogCategory, LogLevel
+from roadmap_core.logdetails import JobFinishedDetails
 from roadmap_core.logship import emit
 from roadmap_core.progress import CompletedEvent, FailedItem, Progress
 from roadmap_db.engine import ProcessDatabase
@@ -36,21 +37,22 @@ async def announce(
     progress: EventPublisher, job_id: uuid.UUID, done: Finalized, counts: dict[str, int]
 ) -> None:
     """Log and publish a finalisation that committed."""
-    failed = [f.as_dict() for f in done.failed_items]
+    failed = [FailedItem.model_validate(f.as_dict()) for f in done.failed_items]
+    progress_now = Progress.from_counts(counts)
     emit(
         f"job finished: {done.status.value}",
         job_id=job_id,
         level=LogLevel.warning if failed else LogLevel.info,
         category=LogCategory.workflow,
         step="finalize",
-        details={"status": done.status.value, "failed_items": failed, "progress": counts},
+        details=JobFinishedDetails(status=done.status, failed_items=failed, progress=progress_now),
     )
     await progress.publish(
         job_id,
         CompletedEvent(
             status=done.status,
-            failed_items=[FailedItem.model_validate(f) for f in failed],
-            progress=Progress.from_counts(counts),
+            failed_items=failed,
+            progress=progress_now,
         ),
     )
 

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from roadmap_core.domain import ItemStatus, JobStatus, LogLevel, RoadmapRequest
 from roadmap_core.llm.errors import LLMError
 from roadmap_core.llm.usage import UsageTotals, usage_scope
+from roadmap_core.logdetails import ItemFailedDetails
 from roadmap_core.logship import emit
 from roadmap_core.pipeline import ConceptContext, Content, concept_contexts, generate_content
 from roadmap_core.progress import ItemEvent, Progress
@@ -315,7 +316,7 @@ async def _fail(
         concept_id=item.concept_id,
         level=LogLevel.error,
         step="content_generation",
-        details={"item_id": str(item.id), "kind": item.kind.value},
+        details=ItemFailedDetails(item_id=item.id, content_kind=item.kind),
     )
     await _item_event(
         batch.rt,

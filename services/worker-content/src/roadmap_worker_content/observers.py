@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from roadmap_core.domain import JobStep, LogCategory, LogLevel
+from roadmap_core.logdetails import StepFinishedDetails, StepInfo, StepStartedDetails
 from roadmap_core.logship import emit
 from roadmap_core.pipeline import StepOutcome
 from roadmap_db.engine import ProcessDatabase
@@ -33,14 +34,14 @@ class StepLogger:
         self.job_id = job_id
         self.concept_id = concept_id
 
-    async def step_started(self, step: JobStep, info: dict[str, Any]) -> None:
+    async def step_started(self, step: JobStep, info: StepInfo) -> None:
         emit(
             f"{step.value} started",
             job_id=self.job_id,
             concept_id=self.concept_id,
             category=_category(step),
             step=step.value,
-            details=info,
+            details=StepStartedDetails(**info.model_dump()),
         )
 
     async def step_finished(self, step: JobStep, outcome: StepOutcome) -> None:
@@ -53,15 +54,15 @@ class StepLogger:
             level=LogLevel.info if outcome.ok else LogLevel.warning,
             category=_category(step),
             step=step.value,
-            details={
-                **outcome.info,
-                "ok": outcome.ok,
-                "error": outcome.error,
-                "llm_calls": usage.calls,
-                "prompt_tokens": usage.prompt_tokens,
-                "completion_tokens": usage.completion_tokens,
-                "cost_usd": str(usage.cost_usd),
-            },
+            details=StepFinishedDetails(
+                **outcome.info.model_dump(),
+                ok=outcome.ok,
+                error=outcome.error,
+                llm_calls=usage.calls,
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                cost_usd=str(usage.cost_usd),
+            ),
             duration_ms=outcome.duration_ms,
         )
 
@@ -91,7 +92,7 @@ class PlanningObserver(StepLogger):
         self._unrecorded_first: JobStep | None = claimed_step
         self.pending_intent: dict[str, Any] | None = None
 
-    async def step_started(self, step: JobStep, info: dict[str, Any]) -> None:
+    async def step_started(self, step: JobStep, info: StepInfo) -> None:
         if step is self._unrecorded_first:
             self._unrecorded_first = None
         elif step is not JobStep.validation or self.pending_intent is not None:

@@ -33,6 +33,11 @@ from roadmap_core.domain import (
     RoadmapRequest,
 )
 from roadmap_core.llm.errors import LLMError
+from roadmap_core.logdetails import (
+    PlanFailedDetails,
+    PlanReadyForReviewDetails,
+    PlanStoredDetails,
+)
 from roadmap_core.logship import emit
 from roadmap_core.pipeline import (
     PlanLimits,
@@ -210,14 +215,15 @@ async def _store(
             item_status=ItemStatus.pending if review else ItemStatus.queued,
         )
         round_ = await add_review_round(session, job_id, framework) if review else None
-    details = {"concepts": len(concept_ids), "repair_rounds": result.repair_rounds}
     if round_ is not None:
         emit(
             "framework ready for review",
             job_id=job_id,
             category=LogCategory.review,
             step=JobStep.awaiting_review.value,
-            details={**details, "round": round_.round},
+            details=PlanReadyForReviewDetails(
+                concepts=len(concept_ids), repair_rounds=result.repair_rounds, round=round_.round
+            ),
         )
         await rt.progress.status(job_id, JobStatus.awaiting_review, JobStep.awaiting_review)
         await rt.progress.publish(
@@ -225,7 +231,12 @@ async def _store(
             ReviewRequiredEvent(round_id=round_.id, round=round_.round, framework=framework),
         )
         return PlanOutcome(JobStatus.awaiting_review)
-    emit("framework stored; generating content", job_id=job_id, step="plan", details=details)
+    emit(
+        "framework stored; generating content",
+        job_id=job_id,
+        step="plan",
+        details=PlanStoredDetails(concepts=len(concept_ids), repair_rounds=result.repair_rounds),
+    )
     await rt.progress.status(job_id, JobStatus.generating, JobStep.content_generation)
     return PlanOutcome(JobStatus.generating, concept_ids)
 
@@ -236,7 +247,7 @@ async def _fail(rt: Runtime, job_id: uuid.UUID, token: str, error: str) -> PlanO
         progress = await progress_now(session, job_id)
     if not failed:
         return PlanOutcome()
-    emit(error, job_id=job_id, level=LogLevel.error, step="plan")
+    emit(error, job_id=job_id, level=LogLevel.error, step="plan", details=PlanFailedDetails())
     await rt.progress.failed(job_id, error, progress)
     return PlanOutcome(JobStatus.failed)
 
@@ -246,5 +257,5 @@ async def _announce_failure(rt: Runtime, job_id: uuid.UUID) -> None:
         job = await jobs.get_job(session, job_id)
         progress = await progress_now(session, job_id)
     error = (job.error if job else None) or "planning failed"
-    emit(error, job_id=job_id, level=LogLevel.error, step="plan")
+    emit(error, job_id=job_id, level=LogLevel.error, step="plan", details=PlanFailedDetails())
     await rt.progress.failed(job_id, error, progress)

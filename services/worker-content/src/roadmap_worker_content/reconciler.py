@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from roadmap_core.contracts import send_apply_review, send_plan_job
 from roadmap_core.domain import LogCategory
+from roadmap_core.logdetails import ReconcilerPassDetails
 from roadmap_core.logship import emit
 from roadmap_db.engine import ProcessDatabase, create_engine
 from roadmap_db.repositories.reconcile import (
@@ -122,7 +123,12 @@ async def reconcile_once(
             "reconciler pass",
             category=LogCategory.system,
             step="reconcile",
-            details=report.as_dict(),
+            details=ReconcilerPassDetails(
+                plan_jobs=report.plan_jobs,
+                revisions=report.revisions,
+                generate_messages=report.generate_messages,
+                finalized=report.finalized,
+            ),
         )
     return report
 

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from roadmap_core import contracts
 from roadmap_core.celery_app import CONTENT_SOFT_TIME_LIMIT
 from roadmap_core.domain import ItemStatus, JobStatus, LogCategory, ReviewDecision
+from roadmap_core.logdetails import JobCancelledDetails, RetryStartedDetails
 from roadmap_core.logship import emit
 from roadmap_db.models import ReviewRound
 from roadmap_db.repositories.item_results import concepts_with_items_in
@@ -126,7 +127,7 @@ def retry_failed(self: Task[Any, Any], payload: dict[str, Any]) -> None:
         "retrying failed items",
         job_id=p.job_id,
         step="retry",
-        details={"concepts": len(concepts)},
+        details=RetryStartedDetails(concepts=len(concepts)),
     )
     _fan_out(rt, p.job_id, concepts)
 
@@ -144,7 +145,13 @@ def cancel_job(self: Task[Any, Any], payload: dict[str, Any]) -> None:
             job = await get_job(session, p.job_id)
             progress = await progress_now(session, p.job_id)
         if job is not None and job.status is JobStatus.cancelled:
-            emit("job cancelled", job_id=p.job_id, category=LogCategory.workflow, step="cancel")
+            emit(
+                "job cancelled",
+                job_id=p.job_id,
+                category=LogCategory.workflow,
+                step="cancel",
+                details=JobCancelledDetails(),
+            )
             if cancelled_here:
                 await rt.progress.cancelled(p.job_id, progress)
 

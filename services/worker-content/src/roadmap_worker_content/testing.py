@@ -25,7 +25,8 @@ from celery import Celery
 from redis import Redis as SyncRedis
 from sqlalchemy import func
 
-from roadmap_core.contracts import CONTENT_QUEUE, send_plan_job
+from roadmap_core.broker_queues import task_of
+from roadmap_core.contracts import CONTENT_QUEUE, LOGS_QUEUE, send_plan_job
 from roadmap_core.domain import (
     Concept,
     Framework,
@@ -307,6 +308,16 @@ def progress_events(redis_url: str, job_id: uuid.UUID) -> list[ProgressEvent]:
         return [decode_entry(fields) for _, fields in entries if fields is not None]
     finally:
         client.close()
+
+
+def shipped_log_events(redis_url: str) -> list[dict[str, Any]]:
+    """Every execution-log event waiting in the ``logs`` queue, as its producer sent it."""
+    client = SyncRedis.from_url(redis_url)
+    try:
+        raw = client.lrange(LOGS_QUEUE, 0, -1)
+    finally:
+        client.close()
+    return [event for entry in reversed(raw) for event in task_of(entry)[1]["events"]]
 
 
 WorkerFactory = Callable[..., WorkerProcess]

@@ -15,6 +15,7 @@ from contextvars import ContextVar
 
 from roadmap_core.domain import LogCategory, LogLevel
 from roadmap_core.llm.usage import OUTCOME_OK, LLMCallRecord
+from roadmap_core.logdetails import LlmCallDetails
 from roadmap_core.logship import emit
 from roadmap_db.engine import ProcessDatabase
 from roadmap_db.repositories.llm_usage import CallUsage, record_llm_calls
@@ -77,15 +78,15 @@ class DatabaseUsageSink:
             level=LogLevel.info if call.outcome == OUTCOME_OK else LogLevel.warning,
             category=LogCategory.llm,
             step=call.step,
-            details={
-                "model": call.model,
-                "prompt_tokens": call.prompt_tokens,
-                "completion_tokens": call.completion_tokens,
-                "cost_usd": str(call.cost_usd),
-                "outcome": call.outcome,
-                "item_id": str(call.item_id) if call.item_id else None,
-                "request_id": call.request_id,
-            },
+            details=LlmCallDetails(
+                model=call.model,
+                prompt_tokens=call.prompt_tokens,
+                completion_tokens=call.completion_tokens,
+                cost_usd=str(call.cost_usd),
+                outcome=call.outcome,
+                item_id=call.item_id,
+                request_id=call.request_id,
+            ),
             duration_ms=call.duration_ms,
         )
         usage = call_usage(call)

@@ -9,7 +9,9 @@ without a new major version and a changelog entry for it.
 
 Breaking (for a client written against the previous snapshot): a path, an operation, an
 operationId, a component schema, a property or an enum value removed; a property or a
-parameter that became required. Additions are not breaking. No maintained Python tool
+parameter that became required; a declared ``type`` that changed. Additions are not
+breaking, and neither is a free-form object given a shape of its own (an object whose
+properties are now declared, as ``LogOut.details`` in 2.1.0). No maintained Python tool
 does this for OpenAPI 3.1 (oasdiff is a Go program), and the rule is small.
 """
 
@@ -62,6 +64,11 @@ def _operations(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any
     }
 
 
+def _types(schema: dict[str, Any]) -> frozenset[str]:
+    declared = schema["type"]
+    return frozenset(declared if isinstance(declared, list) else [declared])
+
+
 def _schema_changes(old: Any, new: Any, where: str) -> Iterator[str]:
     """Removed properties/enum values and newly required properties, anywhere in a schema."""
     if not isinstance(old, dict) or not isinstance(new, dict):
@@ -83,6 +90,8 @@ def _schema_changes(old: Any, new: Any, where: str) -> Iterator[str]:
                     yield f"{where}: enum value {value!r} removed"
     if "const" in old and "const" in new and old["const"] != new["const"]:
         yield f"{where}: const {old['const']!r} changed"
+    if "type" in old and "type" in new and _types(old) != _types(new):
+        yield f"{where}: type {old['type']!r} changed to {new['type']!r}"
     for name in old_props:
         if name in new_props:
             yield from _schema_changes(old_props[name], new_props[name], f"{where}.{name}")

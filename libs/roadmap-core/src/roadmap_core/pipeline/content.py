@@ -19,6 +19,7 @@ from roadmap_core.domain import (
 )
 from roadmap_core.llm.client import CallContext, LLMClient
 from roadmap_core.llm.templates import PromptName, render_messages
+from roadmap_core.logdetails import StepInfo
 from roadmap_core.pipeline.context import ConceptContext
 from roadmap_core.pipeline.observer import PipelineObserver, observe_step
 
@@ -54,7 +55,9 @@ async def generate_content(
 ) -> Content:
     """Generate one content item of ``kind`` for the concept described by ``context``."""
     async with observe_step(
-        observer, JobStep.content_generation, kind=kind.value, concept=context.concept.id
+        observer,
+        JobStep.content_generation,
+        StepInfo(content_kind=kind, concept=context.concept.id),
     ):
         return await llm.structured(
             _MODELS[kind],

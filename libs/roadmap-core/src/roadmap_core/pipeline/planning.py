@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from roadmap_core.domain import Framework, IntentAnalysis, JobStep, RoadmapRequest
 from roadmap_core.llm.client import CallContext, LLMClient
 from roadmap_core.llm.templates import PromptName, render_messages
+from roadmap_core.logdetails import StepInfo
 from roadmap_core.pipeline.limits import PlanLimits
 from roadmap_core.pipeline.observer import PipelineObserver, observe_step
 from roadmap_core.pipeline.validation import validate_framework
@@ -87,7 +88,7 @@ async def design_curriculum(
             model=llm.settings.planning_model,
             max_output_tokens=_framework_tokens(llm, limits),
         )
-        outcome.info["concepts"] = len(framework.concepts())
+        outcome.info.concepts = len(framework.concepts())
         return framework
 
 
@@ -103,7 +104,9 @@ async def repair_framework(
     observer: PipelineObserver | None = None,
 ) -> Framework:
     """One repair round: the LLM gets the framework and the validation errors."""
-    async with observe_step(observer, JobStep.repair, round=round_no, errors=errors) as outcome:
+    async with observe_step(
+        observer, JobStep.repair, StepInfo(round=round_no, errors=errors)
+    ) as outcome:
         repaired = await llm.structured(
             Framework,
             render_messages(
@@ -118,7 +121,7 @@ async def repair_framework(
             model=llm.settings.planning_model,
             max_output_tokens=_framework_tokens(llm, limits),
         )
-        outcome.info["concepts"] = len(repaired.concepts())
+        outcome.info.concepts = len(repaired.concepts())
         return repaired
 
 
@@ -135,11 +138,11 @@ async def validate_and_repair(
     """Validate ``framework``; repair it up to ``limits.max_repair_rounds`` times."""
     rounds = 0
     while True:
-        async with observe_step(observer, JobStep.validation, round=rounds) as outcome:
+        async with observe_step(observer, JobStep.validation, StepInfo(round=rounds)) as outcome:
             errors = validate_framework(framework, request, limits)
             outcome.ok = not errors
-            outcome.info["errors"] = errors
-            outcome.info["concepts"] = len(framework.concepts())
+            outcome.info.errors = errors
+            outcome.info.concepts = len(framework.concepts())
         if not errors or rounds >= limits.max_repair_rounds:
             return PlanResult(framework, errors, intent, rounds)
         rounds += 1
@@ -205,7 +208,7 @@ async def revise_framework(
             model=llm.settings.planning_model,
             max_output_tokens=_framework_tokens(llm, limits),
         )
-        outcome.info["concepts"] = len(revised.concepts())
+        outcome.info.concepts = len(revised.concepts())
     return await validate_and_repair(
         llm, request, revised, limits, job_id=job_id, observer=observer
     )

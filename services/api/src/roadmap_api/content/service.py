@@ -35,6 +35,7 @@ from roadmap_core.domain import (
     Quiz,
     QuizQuestion,
 )
+from roadmap_core.logdetails import RegenerationRequestedDetails
 from roadmap_db.models import Concept, QuizAttempt, User
 from roadmap_db.repositories import job_lifecycle, job_reads, learner_progress
 from roadmap_db.repositories.cursor import InvalidCursor
@@ -156,11 +157,13 @@ async def regenerate(
     audit.job_event(
         "concept regeneration requested",
         job.id,
+        RegenerationRequestedDetails(
+            user_id=user.id,
+            kinds=list(body.kinds),
+            with_instructions=body.instructions is not None,
+        ),
         step="regenerate",
-        user_id=user.id,
         concept_id=concept_id,
-        kinds=[k.value for k in body.kinds],
-        with_instructions=body.instructions is not None,
     )
     return RegenerateAccepted(
         id=job.id,

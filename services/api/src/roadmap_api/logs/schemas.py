@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
 
 from pydantic import BaseModel, Field
 
 from roadmap_core.domain import LogCategory, LogLevel
+from roadmap_core.logdetails import StoredLogDetails
 
 
 class LogOut(BaseModel):
@@ -20,12 +20,10 @@ class LogOut(BaseModel):
     message: str
     concept_id: uuid.UUID | None
     duration_ms: float | None
-    details: dict[str, Any] = Field(
-        description="Free-form: structured context of the event, for people reading logs. Its"
-        " keys depend on `category` and `step` and may change without notice (for `llm`:"
-        " `model`, `prompt_tokens`, `completion_tokens`, `cost_usd`, `outcome`, `item_id`;"
-        " for a failed step: `error_type`, `error`). Do not parse it for decisions: the"
-        " roadmap, its items and the event stream carry the same facts as typed fields."
+    details: StoredLogDetails = Field(
+        description="Structured context of the event, one shape per `kind` (new kinds may be"
+        " added in a minor version: treat an unknown `kind` like `untyped`). `truncated`:"
+        " details too large to keep; `untyped`: an event logged before its kind was declared."
     )
 
 

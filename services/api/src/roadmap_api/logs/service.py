@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from roadmap_api.errors import BadRequest, NotFound
 from roadmap_api.logs.schemas import LogOut, LogPage
 from roadmap_core.domain import LogLevel
+from roadmap_core.logdetails import parse_stored
 from roadmap_db.models import User
 from roadmap_db.repositories import job_reads, logs
 from roadmap_db.repositories.cursor import InvalidCursor
@@ -42,7 +43,7 @@ async def job_logs(
                 message=r.message,
                 concept_id=r.concept_id,
                 duration_ms=r.duration_ms,
-                details=r.details,
+                details=parse_stored(r.details),
             )
             for r in rows
         ],

@@ -26,6 +26,13 @@ from roadmap_api.state import AppServices
 from roadmap_core import telemetry
 from roadmap_core.domain import JobStatus, JobStep, RoadmapRequest
 from roadmap_core.ids import new_id
+from roadmap_core.logdetails import (
+    ItemsRetriedDetails,
+    PlanReviewedDetails,
+    RoadmapCancelledDetails,
+    RoadmapDeletedDetails,
+    RoadmapSubmittedDetails,
+)
 from roadmap_db.models import RoadmapJob, User
 from roadmap_db.repositories import (
     frameworks,
@@ -81,7 +88,10 @@ async def submit(services: AppServices, principal: Principal, body: RoadmapReque
             oldest_today=outcome.oldest_today,
         )
     audit.job_event(
-        "roadmap submitted", job_id, step="submitted", user_id=principal.user_id, review=body.review
+        "roadmap submitted",
+        job_id,
+        RoadmapSubmittedDetails(user_id=principal.user_id, review=body.review),
+        step="submitted",
     )
     return JobAccepted(id=job_id, status=JobStatus.queued, links=links_for(job_id))
 
@@ -142,7 +152,9 @@ async def cancel(
     await session.commit()
     await announce.publish(services, job.id, *events)
     await services.enqueuer.cancel_job(job.id)
-    audit.job_event("roadmap cancelled", job.id, step="cancelled", user_id=user.id)
+    audit.job_event(
+        "roadmap cancelled", job.id, RoadmapCancelledDetails(user_id=user.id), step="cancelled"
+    )
     return JobAccepted(id=job.id, status=JobStatus.cancelled, links=links_for(job.id))
 
 
@@ -158,7 +170,10 @@ async def delete(
         await announce.publish(services, job.id, *events)
         await services.enqueuer.cancel_job(job.id)
     audit.job_event(
-        "roadmap deleted", job.id, step="deleted", user_id=user.id, was_active=was_active
+        "roadmap deleted",
+        job.id,
+        RoadmapDeletedDetails(user_id=user.id, was_active=was_active),
+        step="deleted",
     )
 
 
@@ -184,7 +199,12 @@ async def retry(
         services, job.id, announce.status_changed(JobStatus.generating, JobStep.content_generation)
     )
     await services.enqueuer.retry_failed(job.id)
-    audit.job_event("failed items retried", job.id, step="retry", user_id=user.id, items=count)
+    audit.job_event(
+        "failed items retried",
+        job.id,
+        ItemsRetriedDetails(user_id=user.id, items=count),
+        step="retry",
+    )
     return JobAccepted(id=job.id, status=JobStatus.generating, links=links_for(job.id))
 
 
@@ -220,9 +240,7 @@ async def review(
     audit.job_event(
         "plan approved" if body.approve else "plan changes requested",
         job.id,
+        PlanReviewedDetails(user_id=user.id, round=latest.round, approve=body.approve),
         step="review",
-        user_id=user.id,
-        round=latest.round,
-        approve=body.approve,
     )
     return JobAccepted(id=job.id, status=new_status, links=links_for(job.id))
