@@ -8,7 +8,8 @@
 1. no dev dependency is installed (pytest, workspace members the service does not need);
 2. every module of the service and of each workspace library it needs imports;
 3. the database is migrated with the environment's own ``roadmap-db`` (when it has one);
-4. the service starts as in production, on loopback: an ASGI entry under uvicorn must
+4. the service starts as in production, on loopback: an ASGI entry under uvicorn (through
+   the service's own launcher when it has one, e.g. ``roadmap-api``) must
    answer ``GET /readyz`` with 200; a Celery entry's worker must answer a ping sent
    through its broker.
 
@@ -211,7 +212,11 @@ def start_and_wait(
                 say(f"{name}: worker {hostname} answered a ping through its broker")
         else:  # an ASGI app
             port = free_port()
-            argv = [str(bin_dir / "uvicorn"), entry, "--host", "127.0.0.1", "--port", str(port)]
+            # A service with a launcher of its own (roadmap-api) starts through it, as in
+            # production; it serves the same entry.
+            launcher = bin_dir / name
+            server = [str(launcher)] if launcher.exists() else [str(bin_dir / "uvicorn"), entry]
+            argv = [*server, "--host", "127.0.0.1", "--port", str(port)]
             url = f"http://127.0.0.1:{port}/readyz"
             with running(argv, env, log) as proc:
                 wait_until(proc, lambda: http_ready(url), timeout, f"{name} (uvicorn)", log)

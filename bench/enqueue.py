@@ -298,14 +298,14 @@ def add_tracing_figures(result: Any, rounds: list[dict[str, Any]], smoke: bool) 
 
 
 def start_bare(stack: BenchStack) -> str:
-    """The bare app, with the same uvicorn command line as the API."""
-    from bench.lib.stack import API_HTTP, free_port, http_ok
+    """The bare app, served by the API's launcher exactly as the API is."""
+    from bench.lib.stack import API_MODULE, free_port, http_ok
 
     port = free_port()
     stack.spawn(
         "bare",
-        [sys.executable, "-m", "uvicorn", BARE_APP, "--host", "127.0.0.1", "--port", str(port),
-         "--workers", str(API_WORKERS), "--http", API_HTTP, "--timeout-graceful-shutdown", "5"],
+        [sys.executable, "-m", API_MODULE, "--app", BARE_APP, "--host", "127.0.0.1",
+         "--port", str(port), "--workers", str(API_WORKERS), "--timeout-graceful-shutdown", "5"],
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     stack.wait_for("bare", lambda: http_ok(f"{url}/bare"), "answering /bare")

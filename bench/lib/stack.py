@@ -34,9 +34,8 @@ from roadmap_dev.stack import die_with_parent, group_alive, signal_group
 from roadmap_devservers.pgdb import run_sync
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-API_APP = "roadmap_api.main:app"
-# The protocol of the API image (slow and oversized clients bounded).
-API_HTTP = "roadmap_api.http_limits:LimitedHttpToolsProtocol"
+# The API's launcher (roadmap_api.serve): uvicorn with the API's HTTP limits, as the image.
+API_MODULE = "roadmap_api"
 CONTENT_APP = "roadmap_worker_content.app:celery_app"
 LOGS_APP = "roadmap_worker_logs.app:celery_app"
 FAKE_LLM_MODULE = "roadmap_dev.fake_llm"
@@ -189,8 +188,8 @@ class BenchStack:
             self.api_url = f"http://127.0.0.1:{port}"
             self.spawn(
                 "api",
-                [sys.executable, "-m", "uvicorn", API_APP, "--host", "127.0.0.1",
-                 "--port", str(port), "--workers", str(cfg.api_workers), "--http", API_HTTP,
+                [sys.executable, "-m", API_MODULE, "--host", "127.0.0.1",
+                 "--port", str(port), "--workers", str(cfg.api_workers),
                  "--timeout-graceful-shutdown", "5"],
             )  # fmt: skip
             self.wait_for("api", lambda: http_ok(f"{self.api_url}/healthz"), "answering /healthz")

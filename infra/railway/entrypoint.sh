@@ -29,9 +29,8 @@ case "${SERVICE_TYPE:-}" in
             false | 0 | no) ;;
             *) fail "RUN_MIGRATIONS must be true or false, got '${RUN_MIGRATIONS}'" ;;
         esac
-        exec uvicorn roadmap_api.main:app --host 0.0.0.0 --port "${PORT:-8000}" \
-            --workers "${WEB_CONCURRENCY:-${UVICORN_WORKERS:-2}}" \
-            --http roadmap_api.http_limits:LimitedHttpToolsProtocol --proxy-headers \
+        exec roadmap-api --host 0.0.0.0 --port "${PORT:-8000}" \
+            --workers "${WEB_CONCURRENCY:-${UVICORN_WORKERS:-2}}" --proxy-headers \
             --timeout-graceful-shutdown "${UVICORN_GRACEFUL_SHUTDOWN_S:-20}"
         ;;
     celery_logs)

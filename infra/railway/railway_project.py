@@ -57,8 +57,8 @@ API_GRACEFUL_SHUTDOWN_S = 20
 # Dockerfile service's start command runs in exec form, so a shell expands the
 # variables; the inner command has no quotes so any argv splitter reads it alike.
 API_START = (
-    '/bin/sh -c "exec uvicorn roadmap_api.main:app --host 0.0.0.0 --port ${PORT:-8000}'
-    " --workers ${WEB_CONCURRENCY:-2} --http roadmap_api.http_limits:LimitedHttpToolsProtocol --proxy-headers"
+    '/bin/sh -c "exec roadmap-api --host 0.0.0.0 --port ${PORT:-8000}'
+    " --workers ${WEB_CONCURRENCY:-2} --proxy-headers"
     ' --timeout-graceful-shutdown ${UVICORN_GRACEFUL_SHUTDOWN_S:-20}"'
 )
 CONTENT_START = (

@@ -121,10 +121,6 @@ class ManagedProcess:
                     os.kill(pid, signal.SIGKILL)
 
 
-# The API's images serve it with this protocol (slow and oversized clients bounded).
-HTTP_PROTOCOL = "roadmap_api.http_limits:LimitedHttpToolsProtocol"
-
-
 class ApiProcess(ManagedProcess):
     def __init__(
         self,
@@ -141,9 +137,9 @@ class ApiProcess(ManagedProcess):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         argv = [
-            sys.executable, "-m", "uvicorn", "roadmap_api.main:app",
+            # The API's launcher, as the images run it (HTTP limits included).
+            sys.executable, "-m", "roadmap_api",
             "--host", "127.0.0.1", "--port", str(self.port),
-            "--http", HTTP_PROTOCOL,
             "--timeout-graceful-shutdown", "5",
         ]  # fmt: skip
         if workers > 1:

@@ -12,7 +12,7 @@ from roadmap_client import RoadmapClient, concepts_of
 
 MEMBERS = ("roadmap_api", "roadmap_worker_content", "roadmap_worker_logs")
 NEVER_DEPLOYED = ("roadmap_devservers", "roadmap_dev", "pytest", "mypy", "ruff")
-PID1 = {API: "uvicorn", CONTENT: "celery", LOGS: "celery", FLOWER: "celery"}
+PID1 = {API: "roadmap-api", CONTENT: "celery", LOGS: "celery", FLOWER: "celery"}
 FIND = (
     "import importlib.util, json, sys; "
     "print(json.dumps({m: importlib.util.find_spec(m) is not None for m in sys.argv[1:]}))"
@@ -53,7 +53,7 @@ def runs_as_non_root_with_the_server_as_pid1(stack: RailwayStack, service: str) 
     assert uids, out
     assert all(uid != "0" for uid in uids), f"{service}: PID 1 runs as {uids}"
     # PID 1 is the server itself (exec form, no shell in between), so Railway's SIGTERM
-    # reaches it directly: `python /app/.venv/bin/uvicorn …` or `/app/.venv/bin/celery …`.
+    # reaches it directly: `python /app/.venv/bin/roadmap-api …` or `/app/.venv/bin/celery …`.
     programs = [PurePosixPath(word).name for word in cmdline.split()[:2]]
     assert PID1[service] in programs, f"{service}: PID 1 is {cmdline!r}"
 

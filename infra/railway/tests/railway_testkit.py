@@ -253,7 +253,7 @@ class Dockerfile:
 
 @dataclass
 class Stubs:
-    """``uvicorn``, ``celery`` and ``roadmap-db`` replaced by scripts that record their argv."""
+    """``roadmap-api``, ``celery`` and ``roadmap-db`` replaced by scripts that record their argv."""
 
     bin: Path
     log: Path

@@ -1,6 +1,6 @@
 """API replicas of the all-roles image (`SERVICE_TYPE=api`) started together on a fresh database.
 
-Each replica runs the real ``roadmap-db migrate`` before it starts uvicorn (stubbed here:
+Each replica runs the real ``roadmap-db migrate`` before it starts the API (``roadmap-api``, stubbed here:
 it records its argv and exits). All of them must get there, with one admin created.
 """
 
@@ -43,26 +43,26 @@ def fresh_database(pg_server_url: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def uvicorn_stub(tmp_path: Path) -> Stubs:
+def api_stub(tmp_path: Path) -> Stubs:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    script = bin_dir / "uvicorn"
+    script = bin_dir / "roadmap-api"
     script.write_text(STUB_SOURCE.format(python=sys.executable))
     script.chmod(0o755)
     return Stubs(bin_dir, tmp_path / "calls.jsonl")
 
 
 def test_replicas_started_together_all_migrate_and_start(
-    fresh_database: str, uvicorn_stub: Stubs
+    fresh_database: str, api_stub: Stubs
 ) -> None:
-    env = uvicorn_stub.env(
+    env = api_stub.env(
         SERVICE_TYPE="api",
         DATABASE_URL=fresh_database,
         ADMIN_EMAIL="ops@example.com",
         ADMIN_PASSWORD="a-long-admin-password",
     )
-    # The real roadmap-db from this environment, after the stub that stands in for uvicorn.
-    env["PATH"] = f"{uvicorn_stub.bin}:{Path(sys.executable).parent}:{env['PATH']}"
+    # The real roadmap-db from this environment, after the stub that stands in for the API.
+    env["PATH"] = f"{api_stub.bin}:{Path(sys.executable).parent}:{env['PATH']}"
     replicas = [
         subprocess.Popen(
             [str(ENTRYPOINT)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -74,5 +74,5 @@ def test_replicas_started_together_all_migrate_and_start(
         assert replica.returncode == 0, err
     admin_lines = sorted(out.strip().splitlines()[-1] for out, _ in outputs)
     assert admin_lines == ["admin user: created"] + ["admin user: unchanged"] * (REPLICAS - 1)
-    started = [c for c in uvicorn_stub.calls() if c["cmd"] == "uvicorn"]
+    started = [c for c in api_stub.calls() if c["cmd"] == "roadmap-api"]
     assert len(started) == REPLICAS, "every replica went on to serve"

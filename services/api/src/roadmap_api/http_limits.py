@@ -14,9 +14,8 @@ and request slots for everybody. This subclass of uvicorn's httptools protocol a
   and the application sees the client disconnect;
 - ``HTTP_MAX_HEADER_BYTES``: the request line and headers together; larger → 431 and close.
 
-Serve the API with it: ``uvicorn roadmap_api.main:app --http
-roadmap_api.http_limits:LimitedHttpToolsProtocol`` (the images, ``roadmap up``, the tests and
-the benchmarks all do). On the usual request, whose headers and body arrive in one read,
+The API's launcher (``roadmap-api``, ``roadmap_api.serve``) always serves with it; the
+images, ``roadmap up``, the tests and the benchmarks all start the API through it. On the usual request, whose headers and body arrive in one read,
 it costs a few attribute checks: timers are armed only while a request is incomplete.
 """
 

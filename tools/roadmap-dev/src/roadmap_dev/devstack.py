@@ -50,16 +50,15 @@ DATA_LAYOUT_VERSION = "1"
 DATABASE_NAME = "roadmap"
 CONTENT_APP = "roadmap_worker_content.app:celery_app"
 LOGS_APP = "roadmap_worker_logs.app:celery_app"
-API_APP = "roadmap_api.main:app"
-# Bounds slow and oversized clients (as in the API image).
-API_HTTP = "roadmap_api.http_limits:LimitedHttpToolsProtocol"
+# The API's launcher (roadmap_api.serve): uvicorn with the API's HTTP limits, as the images.
+API_MODULE = "roadmap_api"
 
 # Modules each child imports, checked before anything starts so a half-installed checkout
 # fails with one line instead of a traceback from a child.
 REQUIRED_MODULES = {
     "uvicorn": "uvicorn",
     "celery": "celery",
-    "roadmap_api.main": "the API service (services/api)",
+    "roadmap_api.serve": "the API service (services/api)",
     "roadmap_worker_content.app": "the content worker (services/worker-content)",
     "roadmap_worker_logs.app": "the logs worker (services/worker-logs)",
     "roadmap_db.cli": "the database package (libs/db)",
@@ -262,8 +261,8 @@ class DevStack:
             ChildSpec(
                 name="api",
                 argv=[
-                    sys.executable, "-m", "uvicorn", API_APP,
-                    "--host", opts.host, "--port", str(port), "--http", API_HTTP,
+                    sys.executable, "-m", API_MODULE,
+                    "--host", opts.host, "--port", str(port),
                     "--timeout-graceful-shutdown", "5",
                 ],
                 env=env, cwd=self.layout.root, color="cyan", stop_phase=0,
