@@ -53,6 +53,7 @@ RATE_USE_GOAL = 0.95
 DEFAULT_RPM = 500
 DEFAULT_WINDOW_S = 60.0
 RUN_TIMEOUT_S = 300.0
+RATE_LIMITED_WORKERS = 2
 
 
 @dataclass
@@ -70,6 +71,9 @@ class Run:
     pg_peak: dict[str, int] = field(default_factory=dict)
     pg_peak_total: int = 0
     load_before: str = ""
+    load_after: str = ""
+    batch_size: int | None = None  # CONCEPT_BATCH_SIZE when not the worker's default
+    error: str = ""  # why this configuration has no figures (the others still count)
 
     @property
     def concepts_per_min(self) -> float:
@@ -77,6 +81,9 @@ class Run:
 
     def mean_in_flight(self, latency_s: float) -> float:
         return self.llm_calls * latency_s / self.wall_s if self.wall_s > 0 else math.nan
+
+    def slot_use(self, latency_s: float) -> float:
+        return self.mean_in_flight(latency_s) / self.slots if self.slots else math.nan
 
 
 def run(ctx: Context) -> dict[str, Any]:
@@ -86,16 +93,59 @@ def run(ctx: Context) -> dict[str, Any]:
     api_counts = (1,) if ctx.smoke else (1, 2)
     result = BenchResult(TITLE)
     runs: list[Run] = []
+    before = None
     for api in api_counts:
         for workers in worker_counts:
             runs.append(_measure(ctx, workers, api, per_worker * workers, latency_ms))
+            if before is None and not ctx.smoke:
+                # The batch size before this benchmark changed it (12 calls per task for 8
+                # slots a child), right after the same run with the default: the machine's
+                # load changes by the minute here, so the pair is measured back to back.
+                before = _measure(ctx, 1, 1, per_worker, latency_ms, batch_size=4)
     limited = _rate_limited(ctx, latency_ms)
     _report(result, runs, limited, latency_ms, ctx)
-    result.raw = {"runs": [vars(r) for r in runs], "rate_limited": limited}
+    if before is not None:
+        _report_before(result, before, runs[0], latency_ms)
+    result.notes += [
+        f"{r.workers} worker(s), {r.api} API process(es){_batch_label(r)}: no figures, {r.error}"
+        for r in [*runs, *([before] if before else [])]
+        if r.error
+    ]
+    result.notes += [
+        f"load average (1/5/15 min) before / after {r.workers} worker(s), {r.api} API "
+        f"process(es){_batch_label(r)}: {r.load_before} / {r.load_after}; machine busy "
+        f"{r.machine_busy:.2f}"
+        for r in [*runs, *([before] if before else [])]
+    ]
+    result.notes.append(
+        f"load average before the rate-limited run: {limited['load_before']} (2 cores; other "
+        "helpers' work shares the machine, so the 4-worker runs compete with it for CPU)"
+    )
+    extra = [vars(before)] if before else []
+    result.raw = {"runs": [vars(r) for r in runs], "before": extra, "rate_limited": limited}
     return result.as_dict()
 
 
+def _batch_label(r: Run) -> str:
+    return f", CONCEPT_BATCH_SIZE={r.batch_size}" if r.batch_size else ""
+
+
+# Connection budgets that let 4 content replicas and 2 API processes share one PostgreSQL
+# (max_connections 100, shared on this machine with other work): with the defaults (a child
+# pool of LLM_CONCURRENCY + 1, 20 per API process, prewarmed) the first full run at 4
+# workers and 2 API processes ran out of connections (TooManyConnectionsError) and stalled.
+# A call slot holds a connection only for two short statements per 1 s call, so 4 per child
+# serve its 8 slots at this latency (the slot use of each run is reported; docs/scaling.md).
+POOLS = {
+    "WORKER_DB_POOL_SIZE": "4",
+    "WORKER_DB_MAX_OVERFLOW": "2",
+    "DB_POOL_SIZE": "8",
+    "DB_POOL_PREWARM": "8",
+}
+
+
 def _config(workers: int, api: int, latency_ms: int, env: dict[str, str]) -> StackConfig:
+    env = {**POOLS, **env}
     return StackConfig(
         fake_latency_ms=latency_ms,
         # No pid lookups: they cost the fake CPU the workers would otherwise have.
@@ -114,10 +164,28 @@ def _config(workers: int, api: int, latency_ms: int, env: dict[str, str]) -> Sta
     )
 
 
-def _measure(ctx: Context, workers: int, api: int, roadmaps: int, latency_ms: int) -> Run:
-    out = Run(workers, api, roadmaps, load_before=_load())
-    config = _config(workers, api, latency_ms, {})
-    with ctx.stack(f"scale-w{workers}-a{api}", config) as stack:
+def _measure(
+    ctx: Context,
+    workers: int,
+    api: int,
+    roadmaps: int,
+    latency_ms: int,
+    batch_size: int | None = None,
+) -> Run:
+    out = Run(workers, api, roadmaps, load_before=_load(), batch_size=batch_size)
+    try:
+        _measure_into(out, ctx, latency_ms)
+    except (TimeoutError, RuntimeError, httpx.HTTPError) as exc:
+        out.error = f"{type(exc).__name__}: {exc}"
+        out.wall_s = math.nan
+    return out
+
+
+def _measure_into(out: Run, ctx: Context, latency_ms: int) -> None:
+    workers, api, roadmaps, batch_size = out.workers, out.api, out.roadmaps, out.batch_size
+    env = {"CONCEPT_BATCH_SIZE": str(batch_size)} if batch_size else {}
+    name = f"scale-w{workers}-a{api}" + (f"-b{batch_size}" if batch_size else "")
+    with ctx.stack(name, _config(workers, api, latency_ms, env)) as stack:
         out.slots = (
             workers * int(stack.env["WORKER_CONCURRENCY"]) * int(stack.env["LLM_CONCURRENCY"])
         )
@@ -130,6 +198,7 @@ def _measure(ctx: Context, workers: int, api: int, roadmaps: int, latency_ms: in
             asyncio.run(_wait_finished(stack.fresh.database_url, ids, RUN_TIMEOUT_S))
             out.wall_s = time.monotonic() - started
             out.cpu_cores, out.machine_busy = cpu.stop(out.wall_s)
+            out.load_after = _load()
         stack.check_alive()
         out.completed = asyncio.run(_completed(stack.fresh.database_url, ids))
         calls = _fake_requests(stack)
@@ -137,21 +206,24 @@ def _measure(ctx: Context, workers: int, api: int, roadmaps: int, latency_ms: in
         out.max_in_flight = max((int(c["in_flight"]) for c in calls), default=0)
         out.pg_peak = dict(sampler.peak)
         out.pg_peak_total = sampler.peak_total
-    return out
 
 
 def _rate_limited(ctx: Context, latency_ms: int) -> dict[str, Any]:
-    """One worker against the default limit: what reaches the provider, per window."""
+    """Two workers against the default limit: what reaches the provider, per window.
+
+    One worker at 1 s per call asks for at most 16 x 60 = 960 calls a minute, and on this
+    shared machine it made ~500 (a first run measured 0.90 of the limit with one worker:
+    the worker, not the limiter, was short). Two make sure the limit is what binds."""
     window_s = 2.0 if ctx.smoke else DEFAULT_WINDOW_S
     rpm = 300 if ctx.smoke else DEFAULT_RPM
     env = {"LLM_RPM": str(rpm), "LLM_RATE_WINDOW_S": str(window_s)}
     spans = 2
-    config = _config(1, 1, latency_ms, env)
+    config = _config(RATE_LIMITED_WORKERS, 1, latency_ms, env)
     with ctx.stack("scale-rate-limited", config) as stack:
         margin_s = float(stack.env.get("LLM_RATE_MARGIN_S", "0.5"))
         span_s = window_s + margin_s
         # More work than the limit lets through in the measured spans.
-        roadmaps = 2 if ctx.smoke else 16
+        roadmaps = 2 if ctx.smoke else 20
         tokens = stack.user_tokens(roadmaps)
         load = _load()
         asyncio.run(_submit(stack.api_url, tokens))
@@ -173,6 +245,7 @@ def _rate_limited(ctx: Context, latency_ms: int) -> dict[str, Any]:
         "use_of_limit": per_min / rpm,
         "busiest_window_calls": busiest,
         "window_limit": per_window,
+        "workers": RATE_LIMITED_WORKERS,
         "load_before": load,
     }
 
@@ -284,6 +357,8 @@ def _report(
         "each), as replicas",
         "API processes": "uvicorn --workers",
         "LLM limits": "out of reach, then the defaults for the rate-limited run",
+        "connection pools": ", ".join(f"{k}={v}" for k, v in POOLS.items())
+        + " (to fit max_connections 100 at 4 workers + 2 API processes; see docs/scaling.md)",
         "repeats": "1 per configuration (each is a long run); load average before each in raw",
     }
     for r in runs:
@@ -302,6 +377,8 @@ def _report(
              r.mean_in_flight(latency_s), None, None),
             (f"scale_llm_slots_{tag}", f"LLM call slots of the workers, {label}", "calls",
              float(r.slots), None, None),
+            (f"scale_llm_slot_use_{tag}", f"LLM slots busy on average, {label}", "share",
+             r.slot_use(latency_s), None, None),
             (f"scale_pg_connections_peak_{tag}", f"PostgreSQL connections, peak, {label}",
              "connections", float(r.pg_peak_total), None, None),
             (f"scale_machine_cpu_busy_{tag}", f"machine CPU busy, {label}", "share",
@@ -339,3 +416,16 @@ def _report(
         f"{use:.3f} of it; busiest window {busiest}/{limited['window_limit']}",
         (use >= RATE_USE_GOAL and busiest <= limited["window_limit"]) if not ctx.smoke else None,
     )
+
+
+def _report_before(result: BenchResult, before: Run, after: Run, latency_ms: int) -> None:
+    """One worker with the old batch size beside the same run with the default."""
+    latency_s = latency_ms / 1000
+    label = f"1 worker, CONCEPT_BATCH_SIZE={before.batch_size}"
+    result.figure(f"concepts/min, {label}", "concepts/min", [before.concepts_per_min], "{:.3g}",
+                  key="scale_concepts_per_min_w1_a1_batch4")  # fmt: skip
+    result.figure(f"LLM slots busy on average, {label}", "share", [before.slot_use(latency_s)],
+                  "{:.3g}", key="scale_llm_slot_use_w1_a1_batch4")  # fmt: skip
+    gain = after.concepts_per_min / before.concepts_per_min if before.concepts_per_min else math.nan
+    result.figure("concepts/min with the default batch size / with 4", "x", [gain], "{:.3g}",
+                  key="scale_batch_size_gain_w1_a1")  # fmt: skip

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.lib.registry import Bench
+from bench.lib.registry import BENCHES, Bench
 from bench.lib.results import Figure
 
 
@@ -257,6 +257,20 @@ def latest_figures(meta: dict[str, Any], outcomes: list[Outcome]) -> list[dict[s
     return rows
 
 
+def _in_report_order(figures: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Grouped by benchmark in the registry's order (others after, by name), each keeping its
+    own order: a run of one benchmark rewrites only its own lines of the file, so branches
+    that each re-ran a different benchmark merge without touching each other's figures."""
+    rank = {b.name: b.number for b in BENCHES}
+
+    def key(item: tuple[int, dict[str, Any]]) -> tuple[int, str, int]:
+        index, figure = item
+        bench = str(figure.get("benchmark", ""))
+        return (rank.get(bench, len(rank) + 1), "" if bench in rank else bench, index)
+
+    return [f for _, f in sorted(enumerate(figures), key=key)]
+
+
 def write_latest(directory: Path, meta: dict[str, Any], outcomes: list[Outcome]) -> Path:
     """``latest.json``: the figures of this run, plus those of benchmarks it did not run
     (kept from the previous file with their own commit and date)."""
@@ -269,7 +283,7 @@ def write_latest(directory: Path, meta: dict[str, Any], outcomes: list[Outcome])
             kept = [f for f in previous.get("figures", []) if f.get("benchmark") not in ran]
         except (OSError, ValueError):
             kept = []
-    figures = latest_figures(meta, outcomes) + kept
+    figures = _in_report_order(latest_figures(meta, outcomes) + kept)
     payload = {
         "commit": meta.get("revision"),
         "date": meta.get("date"),

@@ -14,7 +14,7 @@ env                            default    meaning
 ``STALE_AGE_S``                60         ``queued`` work older than this is sent again
 ``RECONCILE_BATCH``            200        rows the reconciler handles per query and pass
 ``RECONCILER_ENABLED``         true       run the reconciler thread in this worker process
-``CONCEPT_BATCH_SIZE``         4          concepts per ``content.generate_concepts`` task
+``CONCEPT_BATCH_SIZE``         8          concepts per ``content.generate_concepts`` task
 ``SOFT_SHUTDOWN_TIMEOUT_S``    20         after SIGTERM, running tasks get this long before they
                                           are cancelled and their messages handed back
 ``WORKER_DB_POOL_SIZE``        LLM_CONC.  Postgres connections each child keeps open (default
@@ -29,8 +29,12 @@ Concurrency budget: one worker process runs at most ``WORKER_CONCURRENCY x LLM_C
 LLM calls at once (each child runs one task, whose items share the child's
 ``LLM_CONCURRENCY`` slots), and the whole fleet at most ``LLM_RPM`` requests per minute
 (the global limiter in Redis). A task of ``CONCEPT_BATCH_SIZE`` concepts has
-``3 x CONCEPT_BATCH_SIZE`` calls to make; keep it >= ``LLM_CONCURRENCY`` so a child's slots
-stay busy.
+``3 x CONCEPT_BATCH_SIZE`` calls to make, and a child takes its next task only when the last
+call of this one returned: make ``3 x CONCEPT_BATCH_SIZE`` a multiple of ``LLM_CONCURRENCY``
+so the last round of calls fills the slots too. With 4 (12 calls for 8 slots: a full round,
+then 4) a child's slots were busy about 3/4 of the time; with 8 (three full rounds) they
+stay full until the task's last calls (the scale-out benchmark measures both:
+``scale_batch_size_gain_w1_a1`` in ``bench/results/latest.json``).
 
 Connection budget per worker process: ``WORKER_CONCURRENCY x (WORKER_DB_POOL_SIZE +
 WORKER_DB_MAX_OVERFLOW)`` for the children plus 2 for the reconciler (its advisory-lock
@@ -78,7 +82,7 @@ class ContentWorkerSettings(
     stale_age_s: float = Field(default=60.0, ge=0.5, le=24 * 3600)
     reconcile_batch: int = Field(default=200, ge=1, le=10_000)
     reconciler_enabled: bool = True
-    concept_batch_size: int = Field(default=4, ge=1, le=32)
+    concept_batch_size: int = Field(default=8, ge=1, le=32)
     soft_shutdown_timeout_s: float = Field(default=20.0, ge=0, le=3600)
     worker_db_pool_size: int | None = Field(default=None, ge=1, le=100)
     worker_db_max_overflow: int = Field(default=2, ge=0, le=50)
