@@ -15,17 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import time
 import uuid
-from pathlib import Path
 
 import asyncpg
 import pytest
 from redis import Redis
 
 from roadmap_core.settings import plain_postgres_url
-from roadmap_dev.stack import die_with_parent
 from roadmap_worker_logs.broker import UNACKED_INDEX_KEY, restore_bound_s
 from roadmap_worker_logs.settings import LogsWorkerSettings
 from tests.support.db import Db, wait_for
@@ -33,7 +30,6 @@ from tests.support.stack import Stack
 
 pytestmark = pytest.mark.slow
 
-EMITTER = Path(__file__).parents[1] / "support" / "emitter.py"
 EVENTS = 4_000  # 20 batches of 200
 VISIBILITY_S = 20
 # Kill → all events stored: the visibility timeout, one restore sweep, the new worker's
@@ -78,17 +74,7 @@ async def test_i14_10_killed_logs_worker_batches_arrive_within_minutes_exactly_o
     await tx.start()
     await blocker.execute("LOCK TABLE execution_logs IN EXCLUSIVE MODE")
     try:
-        emitter = await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(EMITTER),
-            stack.redis_url,
-            str(job),
-            str(EVENTS),
-            env=stack.env(),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            preexec_fn=die_with_parent(),
-        )
+        emitter = await stack.log_emitter(job, EVENTS)
         out, err = await asyncio.wait_for(emitter.communicate(), 120)
         assert emitter.returncode == 0, err.decode(errors="replace")[-3000:]
         shipped = json.loads(out.decode().strip().splitlines()[-1])

@@ -11,20 +11,16 @@ import asyncio
 import json
 import os
 import signal
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
 
-from roadmap_dev.stack import die_with_parent
 from tests.support.db import Db, wait_for
 from tests.support.processes import wait_until
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.slow
 
-EMITTER = Path(__file__).parents[1] / "support" / "emitter.py"
 EVENTS = 30_000
 MIN_KILLS = 2
 MAX_KILLS = 6  # kills go on (within this) until one has landed during a batch write
@@ -39,17 +35,7 @@ async def test_p10_logs_worker_killed_mid_batch_every_event_stored_exactly_once(
     async def stored() -> int:
         return int(await db.fetchval("SELECT count(*) FROM execution_logs WHERE job_id = $1", job))
 
-    emitter = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(EMITTER),
-        stack.redis_url,
-        str(job),
-        str(EVENTS),
-        env=stack.env(),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        preexec_fn=die_with_parent(),
-    )
+    emitter = await stack.log_emitter(job, EVENTS)
     try:
         killed: list[int] = []
         while len(killed) < MIN_KILLS or (

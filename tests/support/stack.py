@@ -7,6 +7,7 @@ leases, a reconciler every second, small roadmaps); a test passes its own overri
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -100,6 +101,9 @@ def service_env(
     )
     env.update(overrides or {})
     return env
+
+
+EMITTER = Path(__file__).with_name("emitter.py")
 
 
 class FakeLLMProcess(ManagedProcess):
@@ -233,6 +237,21 @@ class Stack:
         self.processes.append(worker)
         worker.wait_ready()
         return worker
+
+    async def log_emitter(self, job: uuid.UUID, events: int) -> asyncio.subprocess.Process:
+        """A process that emits ``events`` execution-log events of ``job`` through the real
+        emitter, then prints its counters as JSON (``tests/support/emitter.py``)."""
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(EMITTER),
+            self.redis_url,
+            str(job),
+            str(events),
+            env=self.env(),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            preexec_fn=die_with_parent(),
+        )
 
     def content_workers(self) -> list[ContentWorkerProcess]:
         return [p for p in self.processes if isinstance(p, ContentWorkerProcess) and p.running]

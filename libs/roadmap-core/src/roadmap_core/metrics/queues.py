@@ -9,7 +9,7 @@ socket timeout leaves the families out of that scrape and counts the failure in
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -21,6 +21,25 @@ from roadmap_core.broker_queues import oldest_age, queue_keys
 log = logging.getLogger(__name__)
 
 
+def queue_families(
+    depths: Mapping[str, int], ages: Mapping[str, float | None]
+) -> list[GaugeMetricFamily]:
+    """``roadmap_queue_depth`` and ``roadmap_queue_oldest_age_seconds`` of these readings
+    (0 s for a queue with nothing waiting). The API's scrape reports the same families."""
+    depth = GaugeMetricFamily(
+        "roadmap_queue_depth", "Messages waiting in each Celery queue", labels=["queue"]
+    )
+    age = GaugeMetricFamily(
+        "roadmap_queue_oldest_age_seconds",
+        "Seconds since the oldest waiting message of each queue was sent (0: empty)",
+        labels=["queue"],
+    )
+    for queue, n in depths.items():
+        depth.add_metric([queue], n)
+        age.add_metric([queue], ages.get(queue) or 0.0)
+    return [depth, age]
+
+
 class QueueCollector(Collector):
     def __init__(self, redis: Redis, queues: Sequence[str]) -> None:
         self._redis = redis
@@ -28,14 +47,8 @@ class QueueCollector(Collector):
         self._errors = 0
 
     def collect(self) -> Iterator[Metric]:
-        depth = GaugeMetricFamily(
-            "roadmap_queue_depth", "Messages waiting in each Celery queue", labels=["queue"]
-        )
-        age = GaugeMetricFamily(
-            "roadmap_queue_oldest_age_seconds",
-            "Seconds since the oldest waiting message of each queue was sent (0: empty)",
-            labels=["queue"],
-        )
+        depths: dict[str, int] = {}
+        ages: dict[str, float | None] = {}
         try:
             with self._redis.pipeline(transaction=False) as pipe:
                 for queue in self._queues:
@@ -48,14 +61,13 @@ class QueueCollector(Collector):
                 for _ in queue_keys(queue):
                     lengths.append(int(next(answers)))
                     tails.append(next(answers))
-                depth.add_metric([queue], sum(lengths))
-                age.add_metric([queue], oldest_age(tails) or 0.0)
+                depths[queue] = sum(lengths)
+                ages[queue] = oldest_age(tails)
         except (RedisError, OSError) as exc:
             self._errors += 1
             log.warning("queue metrics unavailable: %s", type(exc).__name__)
         else:
-            yield depth
-            yield age
+            yield from queue_families(depths, ages)
         errors = CounterMetricFamily(
             "roadmap_metrics_scrape_errors",
             "Scrape-time sources that did not answer",

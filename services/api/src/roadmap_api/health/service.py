@@ -15,6 +15,7 @@ from roadmap_api.health.schemas import Check, Readiness
 from roadmap_api.state import AppServices
 from roadmap_core.heartbeat import HEARTBEAT_TTL_S, WorkerType
 from roadmap_core.metrics.exposition import render
+from roadmap_core.metrics.queues import queue_families
 from roadmap_db.repositories import job_reads
 
 
@@ -84,14 +85,6 @@ async def scrape(services: AppServices) -> bytes:
     jobs = GaugeMetricFamily(
         "roadmap_jobs", "Roadmap jobs (not deleted) by status", labels=["status"]
     )
-    depth = GaugeMetricFamily(
-        "roadmap_queue_depth", "Messages waiting in each Celery queue", labels=["queue"]
-    )
-    age = GaugeMetricFamily(
-        "roadmap_queue_oldest_age_seconds",
-        "Seconds since the oldest waiting message of each queue was sent (0: empty)",
-        labels=["queue"],
-    )
     read: list[Metric] = []
     try:
         with anyio.fail_after(timeout):
@@ -106,10 +99,7 @@ async def scrape(services: AppServices) -> bytes:
         with anyio.fail_after(timeout):
             depths = await queues.depths(services.broker)
             ages = await queues.oldest_ages(services.broker)
-        for queue, n in depths.items():
-            depth.add_metric([queue], n)
-            age.add_metric([queue], ages.get(queue) or 0.0)
-        read += [depth, age]
+        read += queue_families(depths, ages)
     except Exception:  # as above
         metrics.scrape_errors.labels("redis").inc()
     return render(metrics.registry, [_Read(read)])
