@@ -1,6 +1,6 @@
 """Benchmark 2 — the enqueue path: ``POST /api/v1/roadmaps`` beside a bare FastAPI endpoint.
 
-The real API (``uvicorn roadmap_api.main:app --workers 2 --http …LimitedHttpToolsProtocol``, as
+The real API (``python -m roadmap_api --workers 2``: uvicorn with the API's HTTP limits, as
 in its image) on a fresh migrated database and its own Redis db, and — served the same way, in the same run — a
 bare FastAPI app whose one endpoint answers a small JSON object (``bare_app`` below).
 
