@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from roadmap_api import tracing
 from roadmap_api.context import reset_request_id, set_request_id
+from roadmap_api.deprecation import response_headers
 from roadmap_api.errors import BodyTooLarge, problem_response
 from roadmap_api.metrics import ApiMetrics
 from roadmap_core import telemetry
@@ -67,7 +68,13 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), header]
+                route = scope.get("route")
+                extra = getattr(route, "openapi_extra", None) if route is not None else None
+                message["headers"] = [
+                    *message.get("headers", ()),
+                    header,
+                    *(response_headers(extra) if extra else ()),
+                ]
             await send(message)
 
         try:

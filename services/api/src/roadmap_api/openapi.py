@@ -89,6 +89,25 @@ HEADERS: dict[str, Any] = {
     },
 }
 
+# Sent by every response of a deprecated operation (roadmap_api/deprecation.py).
+DEPRECATION_HEADERS: dict[str, Any] = {
+    "Deprecation": {
+        "description": "When the operation was deprecated: `@` and a Unix time (RFC 9745).",
+        "required": True,
+        "schema": {"type": "string"},
+    },
+    "Sunset": {
+        "description": "When the operation stops working, an HTTP date (RFC 8594).",
+        "required": True,
+        "schema": {"type": "string"},
+    },
+    "Link": {
+        "description": 'The changelog entry that announced it (`rel="deprecation"`).',
+        "required": True,
+        "schema": {"type": "string"},
+    },
+}
+
 EVENTS_DESCRIPTION = (
     "Server-Sent Events. The first event is a `snapshot` (unless `Last-Event-ID` resumes"
     " without a gap), then `status`, `step`, `item` and `review_required` as they happen,"
@@ -186,6 +205,11 @@ def _adjust(schema: dict[str, Any]) -> dict[str, Any]:
             responses.setdefault("500", {"description": DESCRIPTIONS[500]})
             for code, response in responses.items():
                 _adjust_response(path, int(code), response)
+                if operation.get("deprecated"):
+                    # Only a document with a deprecated operation declares these headers.
+                    components["headers"].update(copy.deepcopy(DEPRECATION_HEADERS))
+                    for name in DEPRECATION_HEADERS:
+                        response["headers"][name] = _header(name)
             if path == EVENTS_PATH:
                 # OpenAPI 3.1 has no item schema for a stream (3.2's ``itemSchema``): the
                 # events are the string's ``contentSchema``, a component clients can use.
