@@ -22,7 +22,7 @@ import httpx
 import psutil
 from redis import Redis as SyncRedis
 
-from roadmap_core.contracts import CONTENT_QUEUE, LOGS_QUEUE
+from roadmap_core.contracts import CHAT_QUEUE, CONTENT_QUEUE, LOGS_QUEUE
 from roadmap_core.heartbeat import WorkerType, heartbeat_key
 from roadmap_dev.stack import die_with_parent
 
@@ -219,6 +219,21 @@ class ContentWorkerProcess(WorkerProcess):
             )
         finally:
             client.close()
+
+
+class ChatWorkerProcess(ContentWorkerProcess):
+    """The content worker's code consuming only the mentor chat's queue (its own process)."""
+
+    def __init__(self, env: Mapping[str, str], log_dir: Path, concurrency: int = 2) -> None:
+        WorkerProcess.__init__(
+            self,
+            "worker-chat",
+            "roadmap_worker_content.app:celery_app",
+            CHAT_QUEUE,
+            env,
+            log_dir,
+            concurrency,
+        )
 
 
 class LogsWorkerProcess(WorkerProcess):

@@ -24,6 +24,7 @@ from roadmap_dev.stack import die_with_parent
 from tests.support.capture import Capture, RecordingTransport
 from tests.support.processes import (
     ApiProcess,
+    ChatWorkerProcess,
     ContentWorkerProcess,
     LogsWorkerProcess,
     ManagedProcess,
@@ -184,6 +185,7 @@ class Stack:
         api: bool = True,
         content_workers: int = 1,
         logs_worker: bool = True,
+        chat_worker: bool = False,
         concurrency: int = 2,
         settings: Mapping[str, str] | None = None,
         **env: str,
@@ -194,6 +196,8 @@ class Stack:
         """
         env = {**(settings or {}), **env}
         started: list[ApiProcess | ContentWorkerProcess | LogsWorkerProcess] = []
+        if chat_worker:
+            started.append(ChatWorkerProcess(self.env(**env), self.capture.log_dir))
         if api:
             self.api = ApiProcess(self.env(**env), self.capture.log_dir)
             started.append(self.api)
@@ -254,7 +258,13 @@ class Stack:
         )
 
     def content_workers(self) -> list[ContentWorkerProcess]:
-        return [p for p in self.processes if isinstance(p, ContentWorkerProcess) and p.running]
+        return [
+            p
+            for p in self.processes
+            if isinstance(p, ContentWorkerProcess)
+            and not isinstance(p, ChatWorkerProcess)
+            and p.running
+        ]
 
     def logs(self) -> str:
         """The tail of every process's output, for failure messages."""

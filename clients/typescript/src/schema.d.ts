@@ -215,6 +215,51 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/roadmaps/{roadmap_id}/chat/messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Messages
+         * @description The conversation on this roadmap: the latest ``limit`` messages, oldest first
+         *     (answers being written are listed ``pending``/``streaming``).
+         */
+        get: operations["chat_messages_list"];
+        put?: never;
+        /**
+         * Post Message
+         * @description Ask the roadmap's mentor. Answers at once with the stored question and the id of the
+         *     answer to come; the answer streams on ``links.events`` (``delta`` events, then a
+         *     ``message`` event with the whole answer) and is listed with the conversation once
+         *     written. Counts against the daily token quota (429 when it is spent).
+         */
+        post: operations["chat_messages_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/roadmaps/{roadmap_id}/chat/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Follow Chat */
+        get: operations["chat_events_follow"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/roadmaps/{roadmap_id}/logs": {
         parameters: {
             query?: never;
@@ -595,6 +640,123 @@ export interface components {
              */
             scope?: string;
         };
+        /**
+         * ChatAccepted
+         * @description The stored question; its answer streams on ``links.events``.
+         */
+        ChatAccepted: {
+            message: components["schemas"]["ChatMessageView"];
+            /**
+             * Answer Id
+             * Format: uuid
+             * @description id of the assistant message to come
+             */
+            answer_id: string;
+            /**
+             * Last Event Id
+             * @description the chat stream's position before this answer: a stream opened with it as `Last-Event-ID` receives every event of the answer
+             */
+            last_event_id: string;
+            links: components["schemas"]["ChatLinks"];
+        };
+        /** ChatLinks */
+        ChatLinks: {
+            /** Messages */
+            messages: string;
+            /** Events */
+            events: string;
+        };
+        /** ChatMessageIn */
+        ChatMessageIn: {
+            /**
+             * Content
+             * @description the learner's question
+             */
+            content: string;
+            /**
+             * Concept Id
+             * @description a concept of this roadmap the question is about
+             */
+            concept_id?: string | null;
+        };
+        /**
+         * ChatMessageView
+         * @description One message of the conversation, as the API lists it and the ``message`` event ends
+         *     an answer with.
+         */
+        ChatMessageView: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            role: components["schemas"]["ChatRole"];
+            status: components["schemas"]["ChatStatus"];
+            /** Content */
+            content: string;
+            /**
+             * Concept Id
+             * @description the concept the question was about
+             */
+            concept_id: string | null;
+            /**
+             * Reply To
+             * @description an answer's question
+             */
+            reply_to: string | null;
+            /**
+             * Error
+             * @description why an answer failed
+             */
+            error: string | null;
+            /**
+             * Prompt Tokens
+             * @description an answer's (0 for a question)
+             */
+            prompt_tokens: number;
+            /** Completion Tokens */
+            completion_tokens: number;
+            /**
+             * Cost Usd
+             * @description estimated from the model's list price
+             */
+            cost_usd: number;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Completed At
+             * @description when an answer ended
+             */
+            completed_at: string | null;
+        };
+        /** ChatPage */
+        ChatPage: {
+            /**
+             * Items
+             * @description oldest first
+             */
+            items: components["schemas"]["ChatMessageView"][];
+            /**
+             * Has More
+             * @description older messages exist beyond `limit`
+             */
+            has_more: boolean;
+        };
+        /**
+         * ChatRole
+         * @enum {string}
+         */
+        ChatRole: "user" | "assistant";
+        /**
+         * ChatStatus
+         * @description A learner's message is ``done`` when stored; an answer goes ``pending`` (queued),
+         *     ``streaming`` (its worker is writing it), then ``done`` or ``failed``.
+         * @enum {string}
+         */
+        ChatStatus: "pending" | "streaming" | "done" | "failed";
         /** Check */
         Check: {
             /** Ok */
@@ -2165,6 +2327,28 @@ export interface components {
             progress: components["schemas"]["Progress"];
         };
         /**
+         * ChatDeltaEvent
+         * @description The next piece of an answer being written (``index`` counts from 0 per answer).
+         */
+        ChatDeltaEvent: {
+            /**
+             * Message Id
+             * Format: uuid
+             */
+            message_id: string;
+            /** Index */
+            index: number;
+            /** Text */
+            text: string;
+        };
+        /**
+         * ChatMessageEvent
+         * @description An answer ended: the whole message as stored (``done``, or ``failed`` with its error).
+         */
+        ChatMessageEvent: {
+            message: components["schemas"]["ChatMessageView"];
+        };
+        /**
          * CompletedEvent
          * @description Terminal: every item finished; ``partial_failure`` lists the ones that failed.
          */
@@ -2394,6 +2578,23 @@ export interface components {
         } | {
             /** @constant */
             event: "cancelled";
+            data: string;
+            id?: string;
+            retry?: number;
+        };
+        /**
+         * ChatStreamItem
+         * @description One event of a roadmap's chat stream, as its wire fields (like `ProgressStreamItem`).
+         */
+        ChatStreamItem: {
+            /** @constant */
+            event: "delta";
+            data: string;
+            id?: string;
+            retry?: number;
+        } | {
+            /** @constant */
+            event: "message";
             data: string;
             id?: string;
             retry?: number;
@@ -3619,6 +3820,292 @@ export interface operations {
             422: {
                 headers: {
                     "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unexpected error (quote `request_id` when reporting it) */
+            500: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backing service is unavailable (see `Retry-After`) */
+            503: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    chat_messages_list: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                roadmap_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChatPage"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked credentials */
+            401: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource (or it belongs to someone else) */
+            404: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid request (see `errors`) */
+            422: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unexpected error (quote `request_id` when reporting it) */
+            500: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backing service is unavailable (see `Retry-After`) */
+            503: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    chat_messages_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                roadmap_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChatMessageIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChatAccepted"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked credentials */
+            401: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource (or it belongs to someone else) */
+            404: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid request (see `errors`) */
+            422: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limit or quota exceeded (see `Retry-After`) */
+            429: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unexpected error (quote `request_id` when reporting it) */
+            500: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backing service is unavailable (see `Retry-After`) */
+            503: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    chat_events_follow: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Resume right after this event (`<ms>-<seq>`: an event's `id:`, or `last_event_id` of `POST …/chat/messages`); without it the stream starts with the next event. Anything else answers 400. */
+                "last-event-id"?: string | null;
+            };
+            path: {
+                roadmap_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Server-Sent Events: `delta` (the next piece of an answer), then `message` (the answer as stored) for every answer. Event ids are stream positions: reconnect with `Last-Event-ID` to resume. */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked credentials */
+            401: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource (or it belongs to someone else) */
+            404: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid request (see `errors`) */
+            422: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limit or quota exceeded (see `Retry-After`) */
+            429: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {

@@ -22,7 +22,8 @@ def test_every_contract_routes_to_a_declared_queue() -> None:
         assert contract.name == name
         assert app.conf.task_routes[name]["queue"] == contract.queue
         assert (
-            name.split(".")[0] == {"content_generation": "content", "logs": "logs"}[contract.queue]
+            name.split(".")[0]
+            == {"content_generation": "content", "chat": "chat", "logs": "logs"}[contract.queue]
         )
 
 

@@ -9,12 +9,14 @@ from roadmap_worker_content.app import celery_app
 from roadmap_worker_content.settings import ContentWorkerSettings
 
 
-def test_the_app_runs_exactly_the_content_contracts() -> None:
-    content = {n for n, c in contracts.CONTRACTS.items() if c.queue == contracts.CONTENT_QUEUE}
+def test_the_app_runs_exactly_the_content_and_chat_contracts() -> None:
+    own = (contracts.CONTENT_QUEUE, contracts.CHAT_QUEUE)
+    content = {n for n, c in contracts.CONTRACTS.items() if c.queue in own}
     ours = {n for n in celery_app.tasks if not n.startswith("celery.")}
     assert ours == content
     for name in content:
-        assert celery_app.conf.task_routes[name]["queue"] == contracts.CONTENT_QUEUE
+        assert celery_app.conf.task_routes[name]["queue"] == contracts.CONTRACTS[name].queue
+    assert contracts.ANSWER_CHAT.queue == contracts.CHAT_QUEUE
 
 
 def test_the_app_is_a_safe_prefork_worker() -> None:

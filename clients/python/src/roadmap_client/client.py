@@ -22,11 +22,15 @@ from httpx_sse import ServerSentEvent, SSEError, aconnect_sse, connect_sse
 from pydantic import BeforeValidator, TypeAdapter
 
 from roadmap_client.errors import StreamLost, error_for
-from roadmap_client.events import Event, parse_event
+from roadmap_client.events import CHAT_EVENT_MODELS, EVENT_MODELS, Event, parse_event
 from roadmap_client.models import (
     AdminRoadmapPage,
     ApiKeyCreated,
     ApiKeyList,
+    ChatAccepted,
+    ChatMessageEvent,
+    ChatMessageView,
+    ChatPage,
     ConceptOut,
     JobAccepted,
     LogOut,
@@ -88,6 +92,9 @@ OPERATIONS: dict[str, tuple[str, str]] = {
         "GET",
         f"{API}/roadmaps/{{roadmap_id}}/concepts/{{concept_id}}/quiz/attempts",
     ),
+    "chat_messages_create": ("POST", f"{API}/roadmaps/{{roadmap_id}}/chat/messages"),
+    "chat_messages_list": ("GET", f"{API}/roadmaps/{{roadmap_id}}/chat/messages"),
+    "chat_events_follow": ("GET", f"{API}/roadmaps/{{roadmap_id}}/chat/events"),
     "roadmap_logs_list": ("GET", f"{API}/roadmaps/{{roadmap_id}}/logs"),
     "admin_queues_get": ("GET", f"{API}/admin/queues"),
     "admin_roadmaps_list": ("GET", f"{API}/admin/roadmaps"),
@@ -235,6 +242,28 @@ class _Calls:
             params={"limit": limit, "cursor": cursor}, roadmap_id=job_id, concept_id=concept_id,
         )  # fmt: skip
 
+    @staticmethod
+    def chat_message(job_id: Id, content: str, concept_id: Id | None) -> _Call[ChatAccepted]:
+        body = _body(content=content, concept_id=str(concept_id) if concept_id else None)
+        return _call(
+            "chat_messages_create", TypeAdapter(ChatAccepted), ok=202, json=body,
+            roadmap_id=job_id,
+        )  # fmt: skip
+
+    @staticmethod
+    def chat_messages(job_id: Id, limit: int | None) -> _Call[ChatPage]:
+        return _call(
+            "chat_messages_list", TypeAdapter(ChatPage), params={"limit": limit},
+            roadmap_id=job_id,
+        )  # fmt: skip
+
+
+def _answer_of(event: Event, answer_id: uuid.UUID) -> ChatMessageView | None:
+    """The finished answer if ``event`` is its ``message`` event."""
+    if isinstance(event.data, ChatMessageEvent) and event.data.message.id == answer_id:
+        return event.data.message
+    return None
+
 
 def _retry_after(response: httpx.Response) -> float | None:
     try:
@@ -264,8 +293,16 @@ def _parse(call: _Call[M], response: httpx.Response) -> M:
 class _Follow:
     """State of one followed stream across reconnects."""
 
-    def __init__(self, job_id: Id, last_event_id: str | None, reconnects: int) -> None:
-        self.path = OPERATIONS["roadmap_events_follow"][1].format(roadmap_id=job_id)
+    def __init__(
+        self,
+        job_id: Id,
+        last_event_id: str | None,
+        reconnects: int,
+        operation: str = "roadmap_events_follow",
+    ) -> None:
+        self.operation = operation
+        self.models = CHAT_EVENT_MODELS if operation == "chat_events_follow" else EVENT_MODELS
+        self.path = OPERATIONS[operation][1].format(roadmap_id=job_id)
         self.last_id = last_event_id
         self.reconnects = reconnects
         self.failures = 0
@@ -290,7 +327,7 @@ class _Follow:
     def seen(self, sse: ServerSentEvent) -> Event | None:
         if sse.retry is not None:
             self.wait_s = sse.retry / 1000
-        event = parse_event(sse.event, sse.data, sse.id)
+        event = parse_event(sse.event, sse.data, sse.id, self.models)
         if event is None:
             return None
         self.failures = 0
@@ -428,9 +465,10 @@ class RoadmapClient(_Base):
         last_event_id: str | None = None,
         reconnects: int = 5,
         read_timeout: float = 60.0,
+        operation: str = "roadmap_events_follow",
     ) -> Generator[Event, None, None]:
         """Follow the roadmap's progress until its terminal event, resuming after drops."""
-        follow = _Follow(job_id, last_event_id, reconnects)
+        follow = _Follow(job_id, last_event_id, reconnects, operation)
         while not follow.finished():
             try:
                 with connect_sse(
@@ -440,7 +478,7 @@ class RoadmapClient(_Base):
                     response = source.response
                     if response.status_code not in (200, 204):
                         response.read()
-                        _parse(_call("roadmap_events_follow", None, roadmap_id=job_id), response)
+                        _parse(_call(follow.operation, None, roadmap_id=job_id), response)
                     if not follow.opened(response):
                         return
                     for sse in source.iter_sse():
@@ -498,6 +536,61 @@ class RoadmapClient(_Base):
     ) -> QuizAttemptPage:
         """Your attempts at the concept's quiz, newest first."""
         return self._run(_Calls.quiz_attempts(job_id, concept_id, limit, cursor))
+
+    # -- mentor chat --------------------------------------------------------------------
+
+    def post_chat_message(
+        self, job_id: Id, content: str, *, concept_id: Id | None = None
+    ) -> ChatAccepted:
+        """Ask the roadmap's mentor; the answer streams on :meth:`chat_events`."""
+        return self._run(_Calls.chat_message(job_id, content, concept_id))
+
+    def chat_messages(self, job_id: Id, *, limit: int | None = None) -> ChatPage:
+        """The conversation, oldest first."""
+        return self._run(_Calls.chat_messages(job_id, limit))
+
+    def chat_events(
+        self, job_id: Id, *, last_event_id: str | None = None, read_timeout: float = 60.0
+    ) -> Generator[Event, None, None]:
+        """The chat's ``delta`` and ``message`` events (the stream never ends by itself:
+        stop iterating when you have what you wanted)."""
+        return self.events(
+            job_id,
+            last_event_id=last_event_id,
+            read_timeout=read_timeout,
+            operation="chat_events_follow",
+        )
+
+    def ask(
+        self,
+        job_id: Id,
+        content: str,
+        *,
+        concept_id: Id | None = None,
+        max_wait: float = 60.0,
+    ) -> tuple[ChatAccepted, ChatMessageView]:
+        """Ask, then follow the stream until the answer's ``message`` event (``StreamLost``
+        when no answer came within about ``max_wait`` seconds)."""
+        accepted = self.post_chat_message(job_id, content, concept_id=concept_id)
+        deadline = time.monotonic() + max_wait
+        stream = self.events(
+            job_id,
+            last_event_id=accepted.last_event_id,
+            reconnects=1,
+            read_timeout=max_wait,
+            operation="chat_events_follow",
+        )
+        try:
+            for event in stream:
+                answer = _answer_of(event, accepted.answer_id)
+                if answer is not None:
+                    return accepted, answer
+                if time.monotonic() > deadline:
+                    break
+        finally:
+            stream.close()
+        path = OPERATIONS["chat_events_follow"][1].format(roadmap_id=job_id)
+        raise StreamLost(0, {"title": "no answer in time", "detail": path}, "GET", path)
 
     # -- logs, admin, health ------------------------------------------------------------
 
@@ -645,9 +738,10 @@ class AsyncRoadmapClient(_Base):
         last_event_id: str | None = None,
         reconnects: int = 5,
         read_timeout: float = 60.0,
+        operation: str = "roadmap_events_follow",
     ) -> AsyncGenerator[Event, None]:
         """Follow the roadmap's progress until its terminal event, resuming after drops."""
-        follow = _Follow(job_id, last_event_id, reconnects)
+        follow = _Follow(job_id, last_event_id, reconnects, operation)
         while not follow.finished():
             try:
                 async with aconnect_sse(
@@ -657,7 +751,7 @@ class AsyncRoadmapClient(_Base):
                     response = source.response
                     if response.status_code not in (200, 204):
                         await response.aread()
-                        _parse(_call("roadmap_events_follow", None, roadmap_id=job_id), response)
+                        _parse(_call(follow.operation, None, roadmap_id=job_id), response)
                     if not follow.opened(response):
                         return
                     async for sse in source.aiter_sse():
@@ -709,6 +803,27 @@ class AsyncRoadmapClient(_Base):
         self, job_id: Id, concept_id: Id, *, limit: int | None = None, cursor: str | None = None
     ) -> QuizAttemptPage:
         return await self._run(_Calls.quiz_attempts(job_id, concept_id, limit, cursor))
+
+    async def post_chat_message(
+        self, job_id: Id, content: str, *, concept_id: Id | None = None
+    ) -> ChatAccepted:
+        """Ask the roadmap's mentor; the answer streams on :meth:`chat_events`."""
+        return await self._run(_Calls.chat_message(job_id, content, concept_id))
+
+    async def chat_messages(self, job_id: Id, *, limit: int | None = None) -> ChatPage:
+        """The conversation, oldest first."""
+        return await self._run(_Calls.chat_messages(job_id, limit))
+
+    def chat_events(
+        self, job_id: Id, *, last_event_id: str | None = None, read_timeout: float = 60.0
+    ) -> AsyncGenerator[Event, None]:
+        """The chat's ``delta`` and ``message`` events (the stream never ends by itself)."""
+        return self.events(
+            job_id,
+            last_event_id=last_event_id,
+            read_timeout=read_timeout,
+            operation="chat_events_follow",
+        )
 
     async def logs(
         self,

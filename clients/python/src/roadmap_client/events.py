@@ -1,4 +1,5 @@
-"""Events of a roadmap's progress stream (Server-Sent Events), typed by their ``event:``."""
+"""Events of a roadmap's progress and chat streams (Server-Sent Events), typed by their
+``event:``."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from pydantic import BaseModel, ValidationError
 
 from roadmap_client.models import (
     CancelledEvent,
+    ChatDeltaEvent,
+    ChatMessageEvent,
     CompletedEvent,
     FailedEvent,
     ItemEvent,
@@ -29,6 +32,10 @@ EVENT_MODELS: dict[str, type[BaseModel]] = {
     "failed": FailedEvent,
     "cancelled": CancelledEvent,
 }
+CHAT_EVENT_MODELS: dict[str, type[BaseModel]] = {
+    "delta": ChatDeltaEvent,
+    "message": ChatMessageEvent,
+}
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
 
 EventData = (
@@ -40,6 +47,8 @@ EventData = (
     | CompletedEvent
     | FailedEvent
     | CancelledEvent
+    | ChatDeltaEvent
+    | ChatMessageEvent
 )
 
 
@@ -61,7 +70,12 @@ class Event:
         return self.type in TERMINAL
 
 
-def parse_event(event: str, data: str, event_id: str | None) -> Event | None:
+def parse_event(
+    event: str,
+    data: str,
+    event_id: str | None,
+    models: dict[str, type[BaseModel]] = EVENT_MODELS,
+) -> Event | None:
     """An SSE block as an ``Event`` (``None`` for pings and blocks without an event)."""
     if not event or event == "ping" or not data:
         return None
@@ -71,7 +85,7 @@ def parse_event(event: str, data: str, event_id: str | None) -> Event | None:
         raw = {"text": data}
     if not isinstance(raw, dict):
         raw = {"value": raw}
-    model = EVENT_MODELS.get(event)
+    model = models.get(event)
     parsed: Any = None
     if model is not None:
         try:

@@ -34,6 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from roadmap_core.chat import ChatRole, ChatStatus
 from roadmap_core.domain import (
     ContentKind,
     ItemStatus,
@@ -362,6 +363,40 @@ class QuizAttempt(Base):
     # What the learner was told, per question (immutable; scored once, when submitted).
     results: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
     created_at: Mapped[datetime] = _created()
+
+
+class ChatMessage(Base):
+    """Both sides of a learner's mentor chat on one roadmap (migration 0008)."""
+
+    __tablename__ = "chat_messages"
+    __table_args__ = (
+        Index("ix_chat_messages_job_user_created", "job_id", "user_id", "created_at", "id"),
+    )
+
+    id: Mapped[uuid.UUID] = _pk()
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("roadmap_jobs.id", ondelete="CASCADE"))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    role: Mapped[ChatRole] = mapped_column(_enum(ChatRole, "chat_role"))
+    status: Mapped[ChatStatus] = mapped_column(_enum(ChatStatus, "chat_status"))
+    content: Mapped[str] = mapped_column(Text, server_default="")
+    concept_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("concepts.id", ondelete="SET NULL")
+    )
+    reply_to: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("chat_messages.id", ondelete="CASCADE")
+    )
+    error: Mapped[str | None] = mapped_column(Text)
+    # Claims of the answer by the chat worker (bounded: a poison answer ends failed).
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    claim_token: Mapped[str | None] = mapped_column(String(64))
+    prompt_tokens: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    completion_tokens: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    cost_usd: Mapped[Decimal] = mapped_column(MONEY, server_default=text("0"))
+    # The quota estimate the API added to the roadmap's reservation for this answer; the
+    # worker takes what the answer did not use back off it when the answer ends.
+    tokens_reserved: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    created_at: Mapped[datetime] = _created()
+    completed_at: Mapped[datetime | None]
 
 
 class ExecutionLog(Base):

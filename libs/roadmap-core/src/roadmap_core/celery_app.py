@@ -14,7 +14,7 @@ from celery import Celery
 from celery.signals import before_task_publish
 from kombu import Exchange, Queue
 
-from roadmap_core.contracts import CONTENT_QUEUE, CONTRACTS, LOGS_QUEUE
+from roadmap_core.contracts import CHAT_QUEUE, CONTENT_QUEUE, CONTRACTS, LOGS_QUEUE
 from roadmap_core.settings import RedisSettings
 
 # Seconds. The content tasks do a bounded number of LLM calls each; see llm docs.
@@ -54,6 +54,7 @@ def create_celery_app(name: str, settings: RedisSettings) -> Celery:
         worker_prefetch_multiplier=1,
         task_queues=(
             Queue(CONTENT_QUEUE, Exchange(CONTENT_QUEUE), routing_key=CONTENT_QUEUE),
+            Queue(CHAT_QUEUE, Exchange(CHAT_QUEUE), routing_key=CHAT_QUEUE),
             Queue(LOGS_QUEUE, Exchange(LOGS_QUEUE), routing_key=LOGS_QUEUE),
         ),
         task_routes={

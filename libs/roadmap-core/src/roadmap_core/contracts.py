@@ -20,8 +20,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from roadmap_core.domain import LogCategory, LogLevel
 
 CONTENT_QUEUE: Final = "content_generation"
+# Mentor-chat answers: consumed by their own worker processes, so an answer never waits
+# behind bulk generation.
+CHAT_QUEUE: Final = "chat"
 LOGS_QUEUE: Final = "logs"
-QUEUES: Final = (CONTENT_QUEUE, LOGS_QUEUE)
+QUEUES: Final = (CONTENT_QUEUE, CHAT_QUEUE, LOGS_QUEUE)
 
 
 class Payload(BaseModel):
@@ -61,6 +64,13 @@ class CancelJob(Payload):
 
 class Reconcile(Payload):
     pass
+
+
+class AnswerChat(Payload):
+    """Write the answer (an assistant message the API stored ``pending``) of a chat turn."""
+
+    job_id: uuid.UUID
+    message_id: uuid.UUID
 
 
 class LogEvent(BaseModel):
@@ -105,6 +115,7 @@ RETRY_FAILED: Final = Contract("content.retry_failed", CONTENT_QUEUE, RetryFaile
 REGENERATE_CONCEPT: Final = Contract("content.regenerate_concept", CONTENT_QUEUE, RegenerateConcept)
 CANCEL_JOB: Final = Contract("content.cancel_job", CONTENT_QUEUE, CancelJob)
 RECONCILE: Final = Contract("content.reconcile", CONTENT_QUEUE, Reconcile)
+ANSWER_CHAT: Final = Contract("chat.answer", CHAT_QUEUE, AnswerChat)
 WRITE_LOG_BATCH: Final = Contract("logs.write_batch", LOGS_QUEUE, WriteLogBatch)
 RETENTION_SWEEP: Final = Contract("logs.retention_sweep", LOGS_QUEUE, RetentionSweep)
 
@@ -118,6 +129,7 @@ CONTRACTS: Final[dict[str, Contract]] = {
         REGENERATE_CONCEPT,
         CANCEL_JOB,
         RECONCILE,
+        ANSWER_CHAT,
         WRITE_LOG_BATCH,
         RETENTION_SWEEP,
     )
@@ -171,6 +183,10 @@ def send_cancel_job(app: Celery, job_id: uuid.UUID) -> str:
 
 def send_reconcile(app: Celery) -> str:
     return send(app, RECONCILE, Reconcile())
+
+
+def send_answer_chat(app: Celery, job_id: uuid.UUID, message_id: uuid.UUID) -> str:
+    return send(app, ANSWER_CHAT, AnswerChat(job_id=job_id, message_id=message_id))
 
 
 def send_log_batch(app: Celery, events: Sequence[LogEvent | Mapping[str, Any]]) -> str:

@@ -106,3 +106,8 @@ class Enqueuer:
 
     async def cancel_job(self, job_id: uuid.UUID) -> bool:
         return await self._send(contracts.CANCEL_JOB, contracts.CancelJob(job_id=job_id))
+
+    async def answer_chat(self, job_id: uuid.UUID, message_id: uuid.UUID) -> bool:
+        return await self._send(
+            contracts.ANSWER_CHAT, contracts.AnswerChat(job_id=job_id, message_id=message_id)
+        )

@@ -8,6 +8,7 @@ from fastapi.routing import APIRoute
 
 from roadmap_api.admin.routes import router as admin_router
 from roadmap_api.auth.routes import router as auth_router
+from roadmap_api.chat.routes import router as chat_router
 from roadmap_api.content.routes import router as content_router
 from roadmap_api.errors import install_error_handlers
 from roadmap_api.health.routes import router as health_router
@@ -34,6 +35,7 @@ package `roadmap-client` and the TypeScript types in `clients/typescript`.
 TAGS = [
     {"name": "roadmaps", "description": "Submit, follow (polling or Server-Sent Events), review, cancel, retry and delete roadmaps."},
     {"name": "content", "description": "A concept's tutorial, resources and quiz; regeneration; your own progress and quiz attempts."},
+    {"name": "chat", "description": "A mentor chat on a roadmap: ask, follow the answer as Server-Sent Events, read the conversation."},
     {"name": "logs", "description": "Execution logs of a roadmap."},
     {"name": "auth", "description": "Accounts, access tokens and API keys."},
     {"name": "admin", "description": "Operator views (administrators only)."},
@@ -75,6 +77,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     for router in (
         roadmaps_router,
         content_router,
+        chat_router,
         logs_router,
         auth_router,
         health_router,

@@ -28,15 +28,17 @@ from pydantic.json_schema import models_json_schema
 
 from roadmap_api.errors import PROBLEM_JSON
 from roadmap_api.responses import DESCRIPTIONS
-from roadmap_core.progress import EVENT_MODELS, ProgressType
+from roadmap_core.chat import CHAT_EVENT_MODELS
+from roadmap_core.progress import EVENT_MODELS
 
 # The contract's own version (semantic): a breaking change of the document needs a new
 # major version and a `services/api/CHANGELOG.md` entry (checked by `roadmap openapi --check`).
-API_VERSION = "2.1.0"
+API_VERSION = "2.2.0"
 
 PROBLEM_REF = "#/components/schemas/Problem"
 NO_BACKEND = {"/healthz", "/metrics", "/openapi.json"}
 EVENTS_PATH = "/api/v1/roadmaps/{roadmap_id}/events"
+CHAT_EVENTS_PATH = "/api/v1/roadmaps/{roadmap_id}/chat/events"
 FASTAPI_SCHEME = "OAuth2PasswordBearer"
 
 SECURITY_SCHEMES: dict[str, Any] = {
@@ -119,6 +121,23 @@ EVENTS_DESCRIPTION = (
 )
 
 
+CHAT_EVENTS_DESCRIPTION = (
+    "Server-Sent Events of the roadmap's mentor chat: for every answer, `delta` events (the"
+    " next piece of text, `index` counting from 0 per answer; an answer whose worker was"
+    " replaced starts again at 0) and then one `message` event with the answer as stored"
+    " (`done`, or `failed` with its `error`). Each event's `event:` field is its type and"
+    " `data:` its payload as JSON (`ChatDeltaEvent`, `ChatMessageEvent`); ids are stream"
+    " positions: reconnect with `Last-Event-ID` to resume. The stream stays open for the"
+    " next question; a `: ping` comment keeps it alive."
+)
+
+
+STREAMS = {
+    EVENTS_PATH: (EVENTS_DESCRIPTION, "ProgressStreamItem"),
+    CHAT_EVENTS_PATH: (CHAT_EVENTS_DESCRIPTION, "ChatStreamItem"),
+}
+
+
 def _problem_content() -> dict[str, Any]:
     return {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_REF}}}
 
@@ -127,14 +146,10 @@ def _header(name: str) -> dict[str, Any]:
     return {"$ref": f"#/components/headers/{name}"}
 
 
-def _event_schemas() -> tuple[dict[str, Any], dict[str, Any]]:
-    """Component schemas of the event payloads, and the stream's item schema."""
-    models = [(model, "serialization") for model in EVENT_MODELS.values()]
-    _, top = models_json_schema(models, ref_template="#/components/schemas/{model}")  # type: ignore[arg-type]
-    item = {
-        "title": "ProgressStreamItem",
-        "description": "One event of a roadmap's progress stream, as its wire fields: `event`"
-        " (the type), `data` (the payload as JSON), `id` (the stream position) and `retry`.",
+def _stream_item(title: str, description: str, models: dict[Any, Any]) -> dict[str, Any]:
+    return {
+        "title": title,
+        "description": description,
         "oneOf": [
             {
                 "type": "object",
@@ -144,18 +159,37 @@ def _event_schemas() -> tuple[dict[str, Any], dict[str, Any]]:
                     "data": {
                         "type": "string",
                         "contentMediaType": "application/json",
-                        "contentSchema": {
-                            "$ref": f"#/components/schemas/{EVENT_MODELS[kind].__name__}"
-                        },
+                        "contentSchema": {"$ref": f"#/components/schemas/{model.__name__}"},
                     },
                     "id": {"type": "string", "pattern": "^[0-9]+-[0-9]+$"},
                     "retry": {"type": "integer", "minimum": 0},
                 },
             }
-            for kind in ProgressType
+            for kind, model in models.items()
         ],
     }
-    return top.get("$defs", {}), item
+
+
+def _event_schemas() -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Component schemas of the event payloads, and the streams' item schemas."""
+    models = [
+        (model, "serialization") for model in (*EVENT_MODELS.values(), *CHAT_EVENT_MODELS.values())
+    ]
+    _, top = models_json_schema(models, ref_template="#/components/schemas/{model}")  # type: ignore[arg-type]
+    items = {
+        "ProgressStreamItem": _stream_item(
+            "ProgressStreamItem",
+            "One event of a roadmap's progress stream, as its wire fields: `event`"
+            " (the type), `data` (the payload as JSON), `id` (the stream position) and `retry`.",
+            EVENT_MODELS,
+        ),
+        "ChatStreamItem": _stream_item(
+            "ChatStreamItem",
+            "One event of a roadmap's chat stream, as its wire fields (like `ProgressStreamItem`).",
+            CHAT_EVENT_MODELS,
+        ),
+    }
+    return top.get("$defs", {}), items
 
 
 def _adjust(schema: dict[str, Any]) -> dict[str, Any]:
@@ -163,10 +197,10 @@ def _adjust(schema: dict[str, Any]) -> dict[str, Any]:
     schemas = components.setdefault("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
-    event_defs, event_item = _event_schemas()
+    event_defs, event_items = _event_schemas()
     for name, definition in event_defs.items():
         schemas.setdefault(name, definition)
-    schemas["ProgressStreamItem"] = event_item
+    schemas.update(event_items)
     components["securitySchemes"] = copy.deepcopy(SECURITY_SCHEMES)
     components["headers"] = copy.deepcopy(HEADERS)
     schema["security"] = AUTHENTICATED
@@ -210,16 +244,18 @@ def _adjust(schema: dict[str, Any]) -> dict[str, Any]:
                     components["headers"].update(copy.deepcopy(DEPRECATION_HEADERS))
                     for name in DEPRECATION_HEADERS:
                         response["headers"][name] = _header(name)
-            if path == EVENTS_PATH:
+            stream = STREAMS.get(path)
+            if stream is not None:
                 # OpenAPI 3.1 has no item schema for a stream (3.2's ``itemSchema``): the
                 # events are the string's ``contentSchema``, a component clients can use.
+                description, item = stream
                 responses["200"]["content"] = {
                     "text/event-stream": {
                         "schema": {
                             "type": "string",
-                            "description": EVENTS_DESCRIPTION,
+                            "description": description,
                             "contentMediaType": "text/event-stream",
-                            "contentSchema": {"$ref": "#/components/schemas/ProgressStreamItem"},
+                            "contentSchema": {"$ref": f"#/components/schemas/{item}"},
                         }
                     }
                 }

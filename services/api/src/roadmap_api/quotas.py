@@ -14,7 +14,9 @@ replaces the estimate with the real usage when the work rests or ends.
 
 Routes that spend today: ``POST /roadmaps`` (planning, and content unless reviewed),
 ``POST /roadmaps/{id}/review`` (approve: the content; feedback: a revised plan),
-``POST /roadmaps/{id}/retry`` and ``POST /roadmaps/{id}/concepts/{id}/regenerate`` (items).
+``POST /roadmaps/{id}/retry`` and ``POST /roadmaps/{id}/concepts/{id}/regenerate`` (items),
+``POST /roadmaps/{id}/chat/messages`` (one answer: :func:`reserve_chat`; the chat worker
+gives back what the answer did not use).
 """
 
 from __future__ import annotations
@@ -71,6 +73,40 @@ async def reserve(
         refuse(
             settings,
             active=outcome.active_work,
+            tokens_used=outcome.tokens_used,
+            tokens_reserved=outcome.tokens_reserved,
+            oldest_usage=outcome.oldest_usage,
+        )
+
+
+# A chat answer is not a roadmap in progress: the active-roadmaps quota does not apply.
+_NO_ACTIVE_LIMIT = 2**31 - 1
+
+
+async def reserve_chat(
+    session: AsyncSession,
+    settings: ApiSettings,
+    *,
+    owner_id: uuid.UUID,
+    job_id: uuid.UUID,
+    tokens: int,
+) -> None:
+    """Reserve one chat answer's tokens on its roadmap under the daily token quota."""
+    outcome = await reserve_work(
+        session,
+        owner_id=owner_id,
+        job_id=job_id,
+        tokens=tokens,
+        limits=WorkLimits(
+            max_active=_NO_ACTIVE_LIMIT, tokens_per_day=settings.quota_tokens_per_day
+        ),
+    )
+    if not outcome.user_ok:
+        raise Unauthorized("Unknown or disabled user.", error="invalid_token")
+    if not outcome.reserved:
+        refuse(
+            settings,
+            active=0,
             tokens_used=outcome.tokens_used,
             tokens_reserved=outcome.tokens_reserved,
             oldest_usage=outcome.oldest_usage,

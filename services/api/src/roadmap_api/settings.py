@@ -84,6 +84,8 @@ class ApiSettings(DatabaseSettings, RedisSettings, AuthSettings, LogShipSettings
     quota_reserve_plan_tokens: int = Field(default=20_000, ge=0)
     # Generating one content item (approving a plan, retry, regenerate: per item):
     quota_reserve_item_tokens: int = Field(default=4_000, ge=0)
+    # A mentor-chat answer: its prompt (plan, tutorial, history) and its longest answer.
+    quota_reserve_chat_tokens: int = Field(default=8_000, ge=0)
 
     # Login throttling: failures per (email, client IP) and attempts per IP, in a window.
     login_max_failures: int = Field(default=10, ge=1)

@@ -1,6 +1,8 @@
 """The content worker's Celery app: ``celery -A roadmap_worker_content.app:celery_app worker``.
 
-Prefork pool, consuming only ``content_generation`` (whatever ``-Q`` says). The
+Prefork pool, consuming only ``content_generation`` — or, started with ``-Q chat``, only
+the mentor chat's answers (a process of its own, so an answer never waits behind bulk
+generation; ``roadmap-worker-content chat`` starts one). The
 main process keeps the heartbeat, reconciler and metrics threads; every child builds its
 own event loop, engine, Redis and LLM clients after fork and disposes of them
 when it exits. Start it with ``REMAP_SIGTERM=SIGQUIT`` in the environment (the
@@ -17,7 +19,7 @@ from celery import signals
 
 from roadmap_core import telemetry
 from roadmap_core.celery_app import create_celery_app
-from roadmap_core.contracts import CONTENT_QUEUE
+from roadmap_core.contracts import CHAT_QUEUE, CONTENT_QUEUE
 from roadmap_core.logjson import json_lines
 from roadmap_core.logship import configure_logship
 from roadmap_core.logship import shutdown as shutdown_logship
@@ -50,9 +52,13 @@ _supervisor = Supervisor(settings, celery_app)
 
 
 @signals.celeryd_after_setup.connect
-def _consume_only_content(sender: str, instance: Any, **_: Any) -> None:
-    # The shared app declares every queue (to publish logs); this worker consumes one.
-    instance.app.amqp.queues.select([CONTENT_QUEUE])
+def _consume_one_queue(sender: str, instance: Any, **_: Any) -> None:
+    # The shared app declares every queue (to publish logs); this worker consumes one:
+    # chat when -Q names only chat, else content (whatever else -Q says).
+    asked = set(instance.app.amqp.queues.consume_from)
+    queue = CHAT_QUEUE if CHAT_QUEUE in asked and CONTENT_QUEUE not in asked else CONTENT_QUEUE
+    instance.app.amqp.queues.select([queue])
+    _supervisor.queues = (queue,)
 
 
 @signals.worker_init.connect

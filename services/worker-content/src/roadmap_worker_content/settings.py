@@ -23,6 +23,11 @@ env                            default    meaning
 ``WORKER_DB_MAX_OVERFLOW``     2          extra connections a child may open briefly
 ``METRICS_PORT``               9464       the main process serves ``GET /metrics`` here (every
                                           child's samples; only with ``METRICS_TOKEN`` set)
+``CHAT_WORKER_CONCURRENCY``    4          children of a chat worker process (one answer each)
+``CHAT_CONTEXT_TOKENS``        6000       prompt budget of a mentor-chat answer: the plan, the
+                                          concept's tutorial and the recent history share it
+``CHAT_HISTORY_MESSAGES``      20         earlier messages an answer may see (within the budget)
+``CHAT_MAX_OUTPUT_TOKENS``     1000       longest mentor-chat answer
 =============================  =========  =====================================================
 
 Concurrency budget: one worker process runs at most ``WORKER_CONCURRENCY x LLM_CONCURRENCY``
@@ -86,6 +91,10 @@ class ContentWorkerSettings(
     soft_shutdown_timeout_s: float = Field(default=20.0, ge=0, le=3600)
     worker_db_pool_size: int | None = Field(default=None, ge=1, le=100)
     worker_db_max_overflow: int = Field(default=2, ge=0, le=50)
+    chat_worker_concurrency: int = Field(default=4, ge=1, le=64)
+    chat_context_tokens: int = Field(default=6000, ge=500, le=200_000)
+    chat_history_messages: int = Field(default=20, ge=0, le=200)
+    chat_max_output_tokens: int = Field(default=1000, ge=16, le=32_000)
 
     @property
     def item_lease(self) -> timedelta:

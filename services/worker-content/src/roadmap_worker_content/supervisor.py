@@ -29,8 +29,10 @@ class HeartbeatThread:
         settings: ContentWorkerSettings,
         reconciler: ReconcilerThread | None,
         interval_s: float = HEARTBEAT_INTERVAL_S,
+        queues: tuple[str, ...] = (CONTENT_QUEUE,),
     ) -> None:
         self._settings = settings
+        self._queues = list(queues)
         self._reconciler = reconciler
         self._interval_s = interval_s
         self._stop = threading.Event()
@@ -57,7 +59,7 @@ class HeartbeatThread:
                         redis,
                         WorkerType.content,
                         self.instance,
-                        queues=[CONTENT_QUEUE],
+                        queues=self._queues,
                         concurrency=self._settings.worker_concurrency,
                         llm_concurrency=self._settings.llm_concurrency,
                         reconciler_leader=bool(self._reconciler and self._reconciler.leading),
@@ -75,6 +77,8 @@ class Supervisor:
     def __init__(self, settings: ContentWorkerSettings, app: Celery) -> None:
         self._settings = settings
         self._app = app
+        # What this process consumes (set once its queues are known, before ``start``).
+        self.queues: tuple[str, ...] = (CONTENT_QUEUE,)
         self.reconciler: ReconcilerThread | None = None
         self.heartbeat: HeartbeatThread | None = None
         self.metrics = WorkerMetricsEndpoint(
@@ -87,10 +91,11 @@ class Supervisor:
     def start(self) -> None:
         if self.heartbeat is not None:
             return
-        if self._settings.reconciler_enabled:
+        # The reconciler re-sends lost content work: the content worker's job, not chat's.
+        if self._settings.reconciler_enabled and CONTENT_QUEUE in self.queues:
             self.reconciler = ReconcilerThread(self._settings, self._app)
             self.reconciler.start()
-        self.heartbeat = HeartbeatThread(self._settings, self.reconciler)
+        self.heartbeat = HeartbeatThread(self._settings, self.reconciler, queues=self.queues)
         self.heartbeat.start()
         self.metrics.start()
 

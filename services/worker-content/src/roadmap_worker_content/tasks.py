@@ -26,7 +26,7 @@ from roadmap_db.models import ReviewRound
 from roadmap_db.repositories.item_results import concepts_with_items_in
 from roadmap_db.repositories.job_lifecycle import cancel_job as cancel_job_rows
 from roadmap_db.repositories.job_lifecycle import get_job
-from roadmap_worker_content import generation, planning
+from roadmap_worker_content import chat, generation, planning
 from roadmap_worker_content.app import celery_app
 from roadmap_worker_content.events import progress_now
 from roadmap_worker_content.fanout import send_concept_batches
@@ -175,3 +175,10 @@ def reconcile(self: Task[Any, Any], payload: dict[str, Any]) -> dict[str, Any]:
         return report.as_dict()
 
     return rt.run(run())
+
+
+@celery_app.task(name=contracts.ANSWER_CHAT.name, bind=True)
+def answer_chat(self: Task[Any, Any], payload: dict[str, Any]) -> None:
+    p = contracts.AnswerChat.model_validate(payload)
+    rt = runtime()
+    rt.run(chat.answer(rt, p.job_id, p.message_id, _token(self)))

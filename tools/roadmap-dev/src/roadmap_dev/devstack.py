@@ -489,6 +489,18 @@ class DevStack:
                 env=env, cwd=self.layout.root, color="magenta", stop_phase=0,
             )
         )  # fmt: skip
+        # The mentor chat's answers: the content worker's code in a process of its own,
+        # so an answer never waits behind roadmap generation.
+        self.supervisor.spawn(
+            ChildSpec(
+                name="worker-chat",
+                argv=[
+                    *celery, "-A", CONTENT_APP, "worker", "-Q", "chat",
+                    "--pool", "prefork", "-c", "2", "--loglevel", "INFO", "-n", "chat@%h",
+                ],
+                env=env, cwd=self.layout.root, color="cyan", stop_phase=0,
+            )
+        )  # fmt: skip
         self.supervisor.spawn(
             ChildSpec(
                 name="worker-logs",

@@ -236,6 +236,30 @@ def quiz_attempt(client: RoadmapClient, roadmap: RoadmapDetail) -> Panel | None:
     )
 
 
+CHAT_QUESTION = "What should I focus on first, and how do I know I have understood it?"
+
+
+def chat_answer(client: RoadmapClient, roadmap: RoadmapDetail) -> Panel | None:
+    """Ask the mentor about the first concept with a tutorial and show its streamed answer."""
+    concept = _first_with(roadmap, "tutorial")
+    if concept is None:
+        return None
+    try:
+        _, answer = client.ask(roadmap.id, CHAT_QUESTION, concept_id=concept.id, max_wait=30)
+    except ApiError as exc:  # an API without the chat, or no chat worker answering
+        return Panel(Text(f"no answer: {exc}", style="red"), title="Mentor chat", expand=False)
+    lines = [
+        Text(f"you: {CHAT_QUESTION}", style="bold"),
+        Text(f"mentor: {answer.content}" if answer.status == "done" else f"({answer.error})"),
+        Text(
+            f"{answer.prompt_tokens:,} prompt + {answer.completion_tokens:,} completion tokens,"
+            f" ${answer.cost_usd:.6f}",
+            style="dim",
+        ),
+    ]
+    return Panel(Group(*lines), title=f"Mentor chat — {escape(concept.title)}", expand=False)
+
+
 def usage_table(roadmap: RoadmapDetail, log_count: int) -> Table:
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="dim")
@@ -252,7 +276,13 @@ def show(client: RoadmapClient, result: FlowResult, console: Console) -> None:
     roadmap = result.roadmap
     console.print(roadmap_tree(roadmap))
     console.print(LEGEND)
-    for panel in (tutorial_excerpt(client, roadmap), quiz_attempt(client, roadmap)):
+    for panel in (
+        tutorial_excerpt(client, roadmap),
+        quiz_attempt(client, roadmap),
+        chat_answer(client, roadmap),
+    ):
         if panel is not None:
             console.print(panel)
+    # Read again: the chat answer's usage counts on the roadmap too.
+    roadmap = client.get_roadmap(roadmap.id)
     console.print(usage_table(roadmap, client.count_logs(roadmap.id)))

@@ -206,6 +206,7 @@ async def _complete(state: FakeState, request: Request) -> Response:
         "language": facts.language,
         "concept": facts.concept_title,
         "concept_id": facts.concept_id,
+        "messages": len(body["messages"]),
         "fault": fault.value if fault else None,
         "status": 200,
         "pid": pid,
