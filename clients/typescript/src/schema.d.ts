@@ -659,6 +659,49 @@ export interface components {
             last_event_id: string;
             links: components["schemas"]["ChatLinks"];
         };
+        /**
+         * ChatAnsweredDetails
+         * @description The chat worker ended an answer (category `workflow`, step `chat`).
+         */
+        ChatAnsweredDetails: {
+            /**
+             * Trace Id
+             * @description OpenTelemetry trace id of the code that logged the event
+             */
+            trace_id: string | null;
+            /**
+             * Span Id
+             * @description its span id
+             */
+            span_id: string | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "chat_answered";
+            /**
+             * Message Id
+             * Format: uuid
+             */
+            message_id: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "done" | "failed";
+            /**
+             * Pieces
+             * @description delta events it streamed
+             */
+            pieces: number;
+            /**
+             * History Messages
+             * @description earlier messages in its prompt
+             */
+            history_messages: number;
+            /** Error */
+            error: string | null;
+        };
         /** ChatLinks */
         ChatLinks: {
             /** Messages */
@@ -678,6 +721,47 @@ export interface components {
              * @description a concept of this roadmap the question is about
              */
             concept_id?: string | null;
+        };
+        /**
+         * ChatMessageReceivedDetails
+         * @description A learner asked the roadmap's mentor (the answer is written by the chat worker).
+         */
+        ChatMessageReceivedDetails: {
+            /**
+             * Trace Id
+             * @description OpenTelemetry trace id of the code that logged the event
+             */
+            trace_id: string | null;
+            /**
+             * Span Id
+             * @description its span id
+             */
+            span_id: string | null;
+            /**
+             * User Id
+             * Format: uuid
+             */
+            user_id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "chat_message_received";
+            /**
+             * Message Id
+             * Format: uuid
+             */
+            message_id: string;
+            /**
+             * Answer Id
+             * Format: uuid
+             */
+            answer_id: string;
+            /**
+             * Chars
+             * @description length of the question
+             */
+            chars: number;
         };
         /**
          * ChatMessageView
@@ -1173,7 +1257,7 @@ export interface components {
              * Details
              * @description Structured context of the event, one shape per `kind` (new kinds may be added in a minor version: treat an unknown `kind` like `untyped`). `truncated`: details too large to keep; `untyped`: an event logged before its kind was declared.
              */
-            details: components["schemas"]["LlmCallDetails"] | components["schemas"]["StepStartedDetails"] | components["schemas"]["StepFinishedDetails"] | components["schemas"]["ItemFailedDetails"] | components["schemas"]["PlanStoredDetails"] | components["schemas"]["PlanReadyForReviewDetails"] | components["schemas"]["PlanFailedDetails"] | components["schemas"]["JobFinishedDetails"] | components["schemas"]["JobCancelledDetails"] | components["schemas"]["RetryStartedDetails"] | components["schemas"]["ReconcilerPassDetails"] | components["schemas"]["RoadmapSubmittedDetails"] | components["schemas"]["RoadmapCancelledDetails"] | components["schemas"]["RoadmapDeletedDetails"] | components["schemas"]["ItemsRetriedDetails"] | components["schemas"]["PlanReviewedDetails"] | components["schemas"]["RegenerationRequestedDetails"] | components["schemas"]["TruncatedDetails"] | components["schemas"]["UntypedDetails"];
+            details: components["schemas"]["LlmCallDetails"] | components["schemas"]["StepStartedDetails"] | components["schemas"]["StepFinishedDetails"] | components["schemas"]["ItemFailedDetails"] | components["schemas"]["PlanStoredDetails"] | components["schemas"]["PlanReadyForReviewDetails"] | components["schemas"]["PlanFailedDetails"] | components["schemas"]["JobFinishedDetails"] | components["schemas"]["JobCancelledDetails"] | components["schemas"]["RetryStartedDetails"] | components["schemas"]["ReconcilerPassDetails"] | components["schemas"]["RoadmapSubmittedDetails"] | components["schemas"]["RoadmapCancelledDetails"] | components["schemas"]["RoadmapDeletedDetails"] | components["schemas"]["ItemsRetriedDetails"] | components["schemas"]["PlanReviewedDetails"] | components["schemas"]["RegenerationRequestedDetails"] | components["schemas"]["ChatMessageReceivedDetails"] | components["schemas"]["ChatAnsweredDetails"] | components["schemas"]["TruncatedDetails"] | components["schemas"]["UntypedDetails"];
         };
         /** LogPage */
         LogPage: {

@@ -95,6 +95,87 @@ class BodyAuthTokenCreate(BaseModel):
     scope: Annotated[str | None, Field(max_length=200, pattern="^[^\\u0000]*$", title="Scope")] = ""
 
 
+class ChatAnsweredDetails(BaseModel):
+    """
+    The chat worker ended an answer (category `workflow`, step `chat`).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    trace_id: Annotated[
+        str | None,
+        Field(
+            description="OpenTelemetry trace id of the code that logged the event",
+            title="Trace Id",
+        ),
+    ]
+    span_id: Annotated[str | None, Field(description="its span id", title="Span Id")]
+    kind: Annotated[Literal["chat_answered"], Field(title="Kind")]
+    message_id: Annotated[UUID, Field(title="Message Id")]
+    status: Annotated[Literal["done", "failed"], Field(title="Status")]
+    pieces: Annotated[int, Field(description="delta events it streamed", ge=0, title="Pieces")]
+    history_messages: Annotated[
+        int,
+        Field(description="earlier messages in its prompt", ge=0, title="History Messages"),
+    ]
+    error: Annotated[str | None, Field(title="Error")]
+
+
+class ChatLinks(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    messages: Annotated[str, Field(title="Messages")]
+    events: Annotated[str, Field(title="Events")]
+
+
+class ChatMessageIn(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    content: Annotated[
+        str,
+        Field(
+            description="the learner's question",
+            max_length=4000,
+            min_length=1,
+            pattern="^[^\\u0000]*$",
+            title="Content",
+        ),
+    ]
+    concept_id: Annotated[
+        UUID | None,
+        Field(
+            description="a concept of this roadmap the question is about",
+            title="Concept Id",
+        ),
+    ] = None
+
+
+class ChatMessageReceivedDetails(BaseModel):
+    """
+    A learner asked the roadmap's mentor (the answer is written by the chat worker).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    trace_id: Annotated[
+        str | None,
+        Field(
+            description="OpenTelemetry trace id of the code that logged the event",
+            title="Trace Id",
+        ),
+    ]
+    span_id: Annotated[str | None, Field(description="its span id", title="Span Id")]
+    user_id: Annotated[UUID, Field(title="User Id")]
+    kind: Annotated[Literal["chat_message_received"], Field(title="Kind")]
+    message_id: Annotated[UUID, Field(title="Message Id")]
+    answer_id: Annotated[UUID, Field(title="Answer Id")]
+    chars: Annotated[int, Field(description="length of the question", ge=0, title="Chars")]
+
+
 class Check(BaseModel):
     model_config = ConfigDict(
         extra="allow",
@@ -1160,6 +1241,19 @@ class CancelledEvent(BaseModel):
     progress: Progress
 
 
+class ChatDeltaEvent(BaseModel):
+    """
+    The next piece of an answer being written (``index`` counts from 0 per answer).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    message_id: Annotated[UUID, Field(title="Message Id")]
+    index: Annotated[int, Field(ge=0, title="Index")]
+    text: Annotated[str, Field(title="Text")]
+
+
 class CompletedEvent(BaseModel):
     """
     Terminal: every item finished; ``partial_failure`` lists the ones that failed.
@@ -1578,6 +1672,60 @@ class ProgressStreamItem(
     ]
 
 
+class ChatStreamItem1(BaseModel):
+    """
+    One event of a roadmap's chat stream, as its wire fields (like `ProgressStreamItem`).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    event: Literal["delta"]
+    data: Annotated[
+        str,
+        Field(
+            json_schema_extra={
+                "contentMediaType": "application/json",
+                "contentSchema": {"$ref": "#/components/schemas/ChatDeltaEvent"},
+            }
+        ),
+    ]
+    id: Annotated[str | None, Field(pattern="^[0-9]+-[0-9]+$")] = None
+    retry: Annotated[int | None, Field(ge=0)] = None
+
+
+class ChatStreamItem2(BaseModel):
+    """
+    One event of a roadmap's chat stream, as its wire fields (like `ProgressStreamItem`).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    event: Literal["message"]
+    data: Annotated[
+        str,
+        Field(
+            json_schema_extra={
+                "contentMediaType": "application/json",
+                "contentSchema": {"$ref": "#/components/schemas/ChatMessageEvent"},
+            }
+        ),
+    ]
+    id: Annotated[str | None, Field(pattern="^[0-9]+-[0-9]+$")] = None
+    retry: Annotated[int | None, Field(ge=0)] = None
+
+
+class ChatStreamItem(RootModel[ChatStreamItem1 | ChatStreamItem2]):
+    root: Annotated[
+        ChatStreamItem1 | ChatStreamItem2,
+        Field(
+            description="One event of a roadmap's chat stream, as its wire fields (like `ProgressStreamItem`).",
+            title="ChatStreamItem",
+        ),
+    ]
+
+
 class AdminRoadmapSummary(BaseModel):
     model_config = ConfigDict(
         extra="allow",
@@ -1625,6 +1773,61 @@ class ApiKeyList(BaseModel):
         extra="allow",
     )
     items: Annotated[list[ApiKeyOut], Field(title="Items")]
+
+
+class ChatMessageView(BaseModel):
+    """
+    One message of the conversation, as the API lists it and the ``message`` event ends
+    an answer with.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    id: Annotated[UUID, Field(title="Id")]
+    role: Annotated[Literal["user", "assistant"], Field(title="ChatRole")]
+    status: Annotated[
+        Literal["pending", "streaming", "done", "failed"],
+        Field(
+            description="A learner's message is ``done`` when stored; an answer goes ``pending`` (queued),\n``streaming`` (its worker is writing it), then ``done`` or ``failed``.",
+            title="ChatStatus",
+        ),
+    ]
+    content: Annotated[str, Field(title="Content")]
+    concept_id: Annotated[
+        UUID | None,
+        Field(description="the concept the question was about", title="Concept Id"),
+    ]
+    reply_to: Annotated[UUID | None, Field(description="an answer's question", title="Reply To")]
+    error: Annotated[str | None, Field(description="why an answer failed", title="Error")]
+    prompt_tokens: Annotated[
+        int,
+        Field(description="an answer's (0 for a question)", ge=0, title="Prompt Tokens"),
+    ]
+    completion_tokens: Annotated[int, Field(ge=0, title="Completion Tokens")]
+    cost_usd: Annotated[
+        float,
+        Field(
+            description="estimated from the model's list price",
+            ge=0.0,
+            title="Cost Usd",
+        ),
+    ]
+    created_at: Annotated[AwareDatetime, Field(title="Created At")]
+    completed_at: Annotated[
+        AwareDatetime | None,
+        Field(description="when an answer ended", title="Completed At"),
+    ]
+
+
+class ChatPage(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    items: Annotated[list[ChatMessageView], Field(description="oldest first", title="Items")]
+    has_more: Annotated[
+        bool, Field(description="older messages exist beyond `limit`", title="Has More")
+    ]
 
 
 class ItemState(BaseModel):
@@ -1732,6 +1935,8 @@ class LogOut(BaseModel):
         | ItemsRetriedDetails
         | PlanReviewedDetails
         | RegenerationRequestedDetails
+        | ChatMessageReceivedDetails
+        | ChatAnsweredDetails
         | TruncatedDetails
         | UntypedDetails,
         Field(
@@ -1860,6 +2065,17 @@ class TutorialItem(BaseModel):
     ]
 
 
+class ChatMessageEvent(BaseModel):
+    """
+    An answer ended: the whole message as stored (``done``, or ``failed`` with its error).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    message: ChatMessageView
+
+
 class Framework(BaseModel):
     """
     A curriculum: stages → modules → concepts. Validity beyond shape is checked separately.
@@ -1896,6 +2112,30 @@ class AdminRoadmapPage(BaseModel):
     )
     items: Annotated[list[AdminRoadmapSummary], Field(title="Items")]
     next_cursor: Annotated[str | None, Field(title="Next Cursor")]
+
+
+class ChatAccepted(BaseModel):
+    """
+    The stored question; its answer streams on ``links.events``.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    message: ChatMessageView
+    answer_id: Annotated[
+        UUID,
+        Field(description="id of the assistant message to come", title="Answer Id"),
+    ]
+    last_event_id: Annotated[
+        str,
+        Field(
+            description="the chat stream's position before this answer: a stream opened with it as `Last-Event-ID` receives every event of the answer",
+            pattern="^[0-9]+-[0-9]+$",
+            title="Last Event Id",
+        ),
+    ]
+    links: ChatLinks
 
 
 class ConceptNode(BaseModel):

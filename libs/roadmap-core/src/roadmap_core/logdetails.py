@@ -183,6 +183,26 @@ class RegenerationRequestedDetails(ApiActionDetails):
     with_instructions: bool
 
 
+class ChatMessageReceivedDetails(ApiActionDetails):
+    """A learner asked the roadmap's mentor (the answer is written by the chat worker)."""
+
+    kind: Literal["chat_message_received"] = "chat_message_received"
+    message_id: uuid.UUID
+    answer_id: uuid.UUID
+    chars: int = Field(ge=0, description="length of the question")
+
+
+class ChatAnsweredDetails(LogDetailsBase):
+    """The chat worker ended an answer (category `workflow`, step `chat`)."""
+
+    kind: Literal["chat_answered"] = "chat_answered"
+    message_id: uuid.UUID
+    status: Literal["done", "failed"]
+    pieces: int = Field(ge=0, description="delta events it streamed")
+    history_messages: int = Field(ge=0, description="earlier messages in its prompt")
+    error: str | None = None
+
+
 LogDetails = Annotated[
     LlmCallDetails
     | StepStartedDetails
@@ -200,7 +220,9 @@ LogDetails = Annotated[
     | RoadmapDeletedDetails
     | ItemsRetriedDetails
     | PlanReviewedDetails
-    | RegenerationRequestedDetails,
+    | RegenerationRequestedDetails
+    | ChatMessageReceivedDetails
+    | ChatAnsweredDetails,
     Field(discriminator="kind"),
 ]
 """What a producer may log: every kind of ``details``."""

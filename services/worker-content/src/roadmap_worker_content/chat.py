@@ -21,6 +21,7 @@ from roadmap_core.chat import (
 )
 from roadmap_core.domain import ContentKind, RoadmapRequest, Tutorial
 from roadmap_core.llm import CallContext, LLMError
+from roadmap_core.logdetails import ChatAnsweredDetails
 from roadmap_core.logship import emit
 from roadmap_core.pipeline.chat import ChatBudget, ChatConcept, ChatTurn, chat_messages
 from roadmap_db.models import ChatMessage, Concept, RoadmapJob
@@ -131,13 +132,14 @@ async def answer(rt: Runtime, job_id: uuid.UUID, message_id: uuid.UUID, token: s
     emit(
         f"chat answer {status}",
         job_id=job_id,
+        concept_id=claimed.concept_id,
         step=STEP,
-        details={
-            "message_id": str(message_id),
-            "pieces": index,
-            "concept_id": str(claimed.concept_id) if claimed.concept_id else None,
-            "history_messages": len(history),
-            "error": error,
-        },
+        details=ChatAnsweredDetails(
+            message_id=message_id,
+            status="done" if status is ChatStatus.done else "failed",
+            pieces=index,
+            history_messages=len(history),
+            error=error,
+        ),
     )
     await _publish(rt, job_id, ChatMessageEvent(message=chat_rows.view(stored)))

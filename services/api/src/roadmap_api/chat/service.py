@@ -14,6 +14,7 @@ from roadmap_api.errors import NotFound
 from roadmap_api.roadmaps.service import owned_job
 from roadmap_api.state import AppServices
 from roadmap_core.chat import chat_stream_key
+from roadmap_core.logdetails import ChatMessageReceivedDetails
 from roadmap_db.models import User
 from roadmap_db.repositories import chat as chat_rows
 from roadmap_db.repositories import job_reads
@@ -50,12 +51,11 @@ async def post_message(
     audit.job_event(
         "chat message received",
         job.id,
+        ChatMessageReceivedDetails(
+            user_id=user.id, message_id=question.id, answer_id=answer.id, chars=len(body.content)
+        ),
         step="chat",
-        user_id=user.id,
         concept_id=body.concept_id,
-        message_id=str(question.id),
-        answer_id=str(answer.id),
-        chars=len(body.content),
     )
     return ChatAccepted(
         message=chat_rows.view(question),
