@@ -18,7 +18,7 @@ import pytest
 from celery import Celery
 from redis import Redis
 
-from roadmap_core import logship
+from roadmap_core import logship, telemetry
 from roadmap_core.broker_queues import task_of
 from roadmap_core.celery_app import create_celery_app
 from roadmap_core.contracts import LOGS_QUEUE, WRITE_LOG_BATCH, LogEvent, WriteLogBatch
@@ -292,3 +292,24 @@ def test_a_forked_child_starts_empty_and_unconfigured(url: str) -> None:
     assert (after["emitted"], after["pending"]) == (1, 1)
     assert logship.flush(10)
     assert [e.message for e in events_of(url)] == ["parent before fork"]
+
+
+def test_trace_ids_join_the_details_and_survive_truncation(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trace, span = "ab" * 16, "cd" * 8
+    monkeypatch.setattr(telemetry, "enabled", True)
+    monkeypatch.setattr(telemetry, "current_ids", lambda: (trace, span))
+    logship.configure_logship(_app(url), _settings(log_details_max_bytes=300), source="t")
+    logship.emit("small", details=_llm_call(1))
+    # 100 non-ASCII characters are 200 bytes: with the rest, over the limit in bytes only.
+    logship.emit("wide", details=StepStartedDetails(errors=["é" * 100]))
+    assert logship.flush(5)
+    small, wide = events_of(url)
+    assert parse_produced(small.details) == _llm_call(1).model_copy(
+        update={"trace_id": trace, "span_id": span}
+    )
+    marker = parse_stored(wide.details)
+    assert isinstance(marker, TruncatedDetails)
+    assert (marker.original_kind, marker.trace_id, marker.span_id) == ("step_started", trace, span)
+    assert marker.original_bytes > 300

@@ -123,19 +123,24 @@ def _new_ts_us() -> int:
     return ts
 
 
-def _capped_details(details: dict[str, Any], limit: int) -> str:
-    text = json.dumps(details, separators=(",", ":"))
-    # ensure_ascii (the default) makes len() the UTF-8 byte size of the JSON text.
-    if len(text) <= limit:
+def _details_json(details: LogDetails, ids: tuple[str, str] | None, limit: int) -> str:
+    # pydantic-core writes the JSON itself: no dict in between, the cheapest way here.
+    text = details.model_dump_json(exclude_none=True)
+    if ids is not None and details.trace_id is None:
+        # Every kind is an object holding at least its kind: the ids go before its brace.
+        text = f'{text[:-1]},"{TRACE_ID_KEY}":"{ids[0]}","{SPAN_ID_KEY}":"{ids[1]}"}}'
+    size = len(text) if text.isascii() else len(text.encode())
+    if size <= limit:
         return text
     marker = TruncatedDetails(
-        original_kind=str(details.get("kind")),
-        original_bytes=len(text),
-        preview=text[: max(0, limit // 2 - 64)],
-        trace_id=details.get(TRACE_ID_KEY),
-        span_id=details.get(SPAN_ID_KEY),
+        original_kind=details.kind,
+        original_bytes=size,
+        # Half the room, so the marker fits with the preview's quotes escaped.
+        preview=text.encode()[: max(0, limit // 2 - 64)].decode(errors="ignore"),
+        trace_id=ids[0] if ids else details.trace_id,
+        span_id=ids[1] if ids else details.span_id,
     )
-    return json.dumps(marker.model_dump(mode="json", exclude_none=True), separators=(",", ":"))
+    return marker.model_dump_json(exclude_none=True)
 
 
 def emit(
@@ -173,13 +178,9 @@ def emit(
             level = LogLevel.info
         if category not in _CATEGORIES:
             category = LogCategory.workflow
-        data = details.model_dump(mode="json", exclude_none=True)
-        if telemetry.enabled:
-            ids = telemetry.current_ids()
-            if ids is not None:
-                # The logs worker writes the event in a span of this trace (and keeps the
-                # ids in the row): the execution log leads to the trace and back.
-                data[TRACE_ID_KEY], data[SPAN_ID_KEY] = ids
+        # The logs worker writes the event in a span of this trace (and keeps the ids in
+        # the row): the execution log leads to the trace and back.
+        ids = telemetry.current_ids() if telemetry.enabled else None
         state.buffer.append(
             (
                 uuid7(nanoseconds=ts_us * 1000),
@@ -189,7 +190,7 @@ def emit(
                 category,
                 step,
                 message,
-                _capped_details(data, state.details_max),
+                _details_json(details, ids, state.details_max),
                 duration_ms,
                 ts_us,
             )
