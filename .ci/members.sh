@@ -14,13 +14,14 @@ declare -A MEMBERS=(
     [roadmap-worker-logs]="services/worker-logs:roadmap_worker_logs.app"
     [roadmap-dev]="tools/roadmap-dev:roadmap_dev.cli"
     [roadmap-client]="clients/python:roadmap_client"
+    [roadmap-web]="services/web:roadmap_web.app"
 )
 only=("$@")
 root=$(mktemp -d)
 chmod 755 "$root"  # the embedded Postgres runs as an unprivileged user and must traverse it
 trap 'rm -rf "$root"' EXIT
 
-for member in roadmap-core roadmap-db roadmap-devservers roadmap-api roadmap-worker-content roadmap-worker-logs roadmap-dev roadmap-client; do
+for member in roadmap-core roadmap-db roadmap-devservers roadmap-api roadmap-worker-content roadmap-worker-logs roadmap-dev roadmap-client roadmap-web; do
     if [ ${#only[@]} -gt 0 ] && [[ ! " ${only[*]} " =~ " ${member} " ]]; then continue; fi
     IFS=: read -r path module <<<"${MEMBERS[$member]}"
     echo "--- $member ($path)"

@@ -13,6 +13,7 @@ for paths in \
     "services/worker-logs/src services/worker-logs/tests" \
     "tools/roadmap-dev/src tools/roadmap-dev/tests" \
     "clients/python/src clients/python/tests" \
+    "services/web/src services/web/tests" \
     "tests" \
     "bench" \
     "infra/railway .railway" \

@@ -7,6 +7,7 @@
 #                   unless RUN_MIGRATIONS=false, as the old entrypoint did)
 #   celery_logs     Celery worker on the "logs" queue
 #   celery_content  Celery worker on the "content_generation" queue, prefork pool
+#   web             uvicorn serving the web UI (roadmap_web), which calls the API at API_URL
 #   flower          Celery Flower, only with FLOWER_BASIC_AUTH=user:password set
 #   migrate         `roadmap-db migrate` and exit (for a pre-deploy command)
 #
@@ -15,7 +16,7 @@
 # still work here when the new names are not set.
 set -eu
 
-roles="api celery_logs celery_content flower migrate"
+roles="api celery_logs celery_content web flower migrate"
 
 fail() {
     echo "entrypoint: $*" >&2
@@ -49,6 +50,11 @@ case "${SERVICE_TYPE:-}" in
             --max-tasks-per-child "${WORKER_MAX_TASKS_PER_CHILD:-200}" \
             --hostname "content@%h" --without-gossip --without-mingle \
             -- "worker.soft_shutdown_timeout=${SOFT_SHUTDOWN_TIMEOUT_S:-20}"
+        ;;
+    web)
+        exec uvicorn roadmap_web.app:app --host 0.0.0.0 --port "${PORT:-8000}" \
+            --workers "${WEB_CONCURRENCY:-1}" --proxy-headers \
+            --timeout-graceful-shutdown "${UVICORN_GRACEFUL_SHUTDOWN_S:-20}"
         ;;
     flower)
         # Flower and Celery read FLOWER_BASIC_AUTH and CELERY_BROKER_URL from the

@@ -36,6 +36,7 @@ ROOT_DIRECTORY = "/"
 API = "roadmap-api"
 WORKER_LOGS = "roadmap-worker-logs"
 WORKER_CONTENT = "roadmap-worker-content"
+WEB = "roadmap-web"
 FLOWER = "roadmap-flower"
 
 # The port the API listens on inside Railway; public and custom domains target it.
@@ -68,6 +69,13 @@ CONTENT_START = (
     " --without-gossip --without-mingle"
     ' -- worker.soft_shutdown_timeout=${SOFT_SHUTDOWN_TIMEOUT_S:-20}"'
 )
+WEB_START = (
+    '/bin/sh -c "exec uvicorn roadmap_web.app:app --host 0.0.0.0 --port ${PORT:-8000}'
+    " --workers ${WEB_CONCURRENCY:-1} --proxy-headers"
+    ' --timeout-graceful-shutdown ${UVICORN_GRACEFUL_SHUTDOWN_S:-20}"'
+)
+# The web UI reaches the API over Railway's private network, never through its public domain.
+WEB_API_URL = f"http://${{{{{API}.RAILWAY_PRIVATE_DOMAIN}}}}:{API_PORT}"
 LOGS_START = (
     '/bin/sh -c "exec celery -A roadmap_worker_logs.app:celery_app worker -Q logs'
     " --concurrency ${LOGS_WORKER_CONCURRENCY:-2}"
@@ -112,6 +120,8 @@ SIZES: Mapping[str, Size] = {
     API: Size(replicas=1, vcpu=1, memory_mb=1024),
     WORKER_CONTENT: Size(replicas=1, vcpu=1, memory_mb=1024),
     WORKER_LOGS: Size(replicas=1, vcpu=1, memory_mb=512),
+    # It idles under 80 MiB (bench/web); pages wait on the API, not on its CPU.
+    WEB: Size(replicas=1, vcpu=1, memory_mb=256),
     FLOWER: Size(replicas=1, vcpu=1, memory_mb=256),
 }
 
@@ -257,7 +267,30 @@ def build_project(ctx: Any = None, options: Options | None = None) -> Project:
         },
     )
 
-    resources: list[Service] = [db, cache, api, logs, content]
+    web = service(
+        WEB,
+        source=_source(options),
+        root=ROOT_DIRECTORY,
+        build=_service_build(WEB, "services/web/Dockerfile"),
+        start=WEB_START,
+        healthcheck=API_HEALTHCHECK_PATH,
+        healthcheckTimeout=60,
+        replicas=SIZES[WEB].replicas,
+        deploy=_deploy(WEB, draining_s=API_GRACEFUL_SHUTDOWN_S + SHUTDOWN_MARGIN_S, overlap_s=20),
+        env={
+            "APP_ENV": "production",
+            "PORT": str(API_PORT),
+            "WEB_CONCURRENCY": "1",
+            "UVICORN_GRACEFUL_SHUTDOWN_S": str(API_GRACEFUL_SHUTDOWN_S),
+            "API_URL": WEB_API_URL,
+            # Served over https on Railway's domain: the session cookie is Secure.
+            "COOKIE_SECURE": "true",
+            # Signs the forms' cross-site tokens; set once with `railway variable set`.
+            "WEB_SECRET_KEY": preserve(),
+        },
+    )
+
+    resources: list[Service] = [db, cache, api, logs, content, web]
     if options.with_flower:
         resources.append(_flower(options, cache.env.REDIS_URL))
     return project(PROJECT_NAME, resources=resources)

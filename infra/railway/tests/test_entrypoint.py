@@ -47,6 +47,7 @@ def test_entrypoint_is_an_executable_posix_script() -> None:
         ("api", "roadmap-api"),
         ("celery_logs", "roadmap-worker-logs"),
         ("celery_content", "roadmap-worker-content"),
+        ("web", "roadmap-web"),
     ],
 )
 def test_each_role_starts_what_its_own_image_starts(

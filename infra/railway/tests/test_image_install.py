@@ -207,13 +207,19 @@ def test_image_has_its_service_and_nothing_else(
     entries = report["entries"]
     assert isinstance(entries, dict)
     entry = entries[app_service.entry]
-    assert entry["type"] == ("FastAPI" if app_service.name == "roadmap-api" else "Celery")
+    kinds = {"roadmap-api": "FastAPI", "roadmap-web": "Starlette"}
+    assert entry["type"] == kinds.get(app_service.name, "Celery")
     # Installed as a package (non-editable), not pointing back into a source tree.
     assert entry["file"].startswith(str(built.venv))
-    for command in ("uvicorn", "celery", "roadmap-db"):
-        assert (built.venv / "bin" / command).exists() == (
-            command != "uvicorn" or app_service.name == "roadmap-api"
-        ), command
+    served = app_service.name in kinds  # an ASGI app under uvicorn
+    expected = {
+        "uvicorn": served,
+        # The web UI has no database and no queue: it talks to the API only.
+        "celery": app_service.name != "roadmap-web",
+        "roadmap-db": app_service.name != "roadmap-web",
+    }
+    for command, present in expected.items():
+        assert (built.venv / "bin" / command).exists() == present, command
 
 
 def test_api_image_can_run_the_pre_deploy_migration_command(

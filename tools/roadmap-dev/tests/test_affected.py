@@ -37,7 +37,10 @@ def roadmap_affected(*args: str) -> subprocess.CompletedProcess[str]:
         ("services/worker-logs/src/roadmap_worker_logs/app.py", ["roadmap-worker-logs"]),
         ("libs/db/**", ALL),
         ("libs/roadmap-core/**", ALL),
-        ("pyproject.toml", ALL),
+        ("pyproject.toml", sorted([*ALL, "roadmap-web"])),
+        ("services/web/**", ["roadmap-web"]),
+        # The web UI runs on the API client alone, never on the database or core libraries.
+        ("clients/python/src/roadmap_client/client.py", ["roadmap-web"]),
         ("libs/**", ALL),
         ("libs/devservers/**", []),
         ("tools/**", []),

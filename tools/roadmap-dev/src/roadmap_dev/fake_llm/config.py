@@ -67,3 +67,6 @@ class FakeConfig(BaseModel):
     # that prefix counted as cached, rounded down to cache_increment tokens.
     cache_min_tokens: int = Field(default=1024, ge=0)
     cache_increment: int = Field(default=128, ge=1)
+    # Every tutorial ends with ``generate.HOSTILE_MARKDOWN`` (script, event handler,
+    # javascript: link, raw HTML): what a UI must render inert.
+    hostile_markdown: bool = False

@@ -278,6 +278,21 @@ def invalid_framework(facts: PromptFacts, rng: random.Random, forced: int | None
     return data
 
 
+# Markup a model could be tricked into writing: each line would run script or inject markup
+# if a page rendered the tutorial's Markdown without sanitizing it.
+HOSTILE_MARKDOWN: Final = "\n\n".join(
+    [
+        "## Hostile content",
+        '<script>window.__hostile = "script";</script>',
+        '<img src="x" onerror="window.__hostile = \'onerror\'">',
+        "[a javascript link](javascript:window.__hostile='link')",
+        '<a href="#" onclick="window.__hostile = \'onclick\'">raw link</a>',
+        '<iframe src="http://127.0.0.1:9/"></iframe>',
+        "![tracking image](javascript:window.__hostile='img')",
+    ]
+)
+
+
 def tutorial(facts: PromptFacts, rng: random.Random) -> dict[str, Any]:
     topic = topic_of(facts.goal)
     title = facts.concept_title or topic

@@ -279,6 +279,8 @@ async def _complete(state: FakeState, request: Request) -> Response:
             )
         else:
             data = generate.generate(schema, facts, rng, config.concepts)
+            if schema == "Tutorial" and config.hostile_markdown:
+                data["markdown"] += "\n\n" + generate.HOSTILE_MARKDOWN
         content = json.dumps(data, ensure_ascii=False)
         if fault is FaultKind.malformed:
             content = content[: max(1, len(content) // 3)] + ' "oops'
