@@ -76,7 +76,7 @@ def dockerfiles() -> dict[str, Dockerfile]:
 def stubs(tmp_path: Path) -> Stubs:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for name in ("roadmap-api", "celery", "roadmap-db"):
+    for name in ("roadmap-api", "uvicorn", "celery", "roadmap-db"):
         script = bin_dir / name
         script.write_text(STUB_SOURCE.format(python=sys.executable))
         script.chmod(0o755)
