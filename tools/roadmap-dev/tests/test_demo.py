@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -35,6 +36,8 @@ def test_demo_json_on_embedded_servers(data_dir: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
     check_demo_json(result.stdout)
+    assert re.search(r"stack ready: web UI http://127\.0\.0\.1:\d+", result.stderr)
+    assert "roadmap demo --keep-running" in result.stderr  # how to look around afterwards
     assert processes_mentioning(str(data_dir)) == []
     assert not (data_dir / "stack.json").exists()
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from roadmap_client import RoadmapClient, concepts_of
@@ -53,7 +55,7 @@ def test_up_then_sigint_leaves_nothing_running(data_dir: Path, ups: list[UpProce
     ups.append(up)
     record = up.wait_running()
     names = {c.name for c in record.children}
-    assert {"api", "worker-content", "worker-logs", "fake-llm"} <= names
+    assert {"api", "worker-content", "worker-logs", "fake-llm", "web"} <= names
     assert {s.name for s in record.servers} == {"postgres", "redis"}
     recorded = {record.cli.pid, *(p.pid for p in record.processes())}
     assert recorded <= up.seen | {up.proc.pid}
@@ -63,6 +65,12 @@ def test_up_then_sigint_leaves_nothing_running(data_dir: Path, ups: list[UpProce
     assert creds is not None
     assert creds.admin.password in output  # the banner shows what it created
     assert "OPENAI_API_KEY is not set" in output
+    # The banner's web UI answers with its sign-in page.
+    web_url = re.search(r"Web UI\s+(http://127\.0\.0\.1:\d+)", output)
+    assert web_url is not None, output
+    sign_in = httpx.get(f"{web_url.group(1)}/sign-in", timeout=10)
+    assert sign_in.status_code == 200
+    assert 'for="email">Email</label>' in sign_in.text
     assert record.api_url is not None
     with RoadmapClient(record.api_url) as client:
         client.login(creds.demo.email, creds.demo.password)

@@ -92,6 +92,7 @@ def stop_on_signals(stop: threading.Event, stack: DevStack | None = None) -> Ite
 def print_banner(info: StackInfo, console: Console, elapsed: float) -> None:
     console.print()
     console.rule(f"[bold green]Roadmap Agent is running[/] (started in {elapsed:.1f}s)")
+    console.print(f"  Web UI       [bold]{info.web_url}[/]   (open it in a browser)")
     console.print(f"  API          [bold]{info.api_url}[/]   (docs: {info.api_url}/docs)")
     console.print(f"  PostgreSQL   {info.database}")
     console.print(f"  Redis        {info.redis}")
@@ -110,7 +111,8 @@ def print_banner(info: StackInfo, console: Console, elapsed: float) -> None:
         console.print(f"  [yellow]note[/]         {warning}")
     console.print(
         "  [dim]Ctrl-C stops everything; or `uv run roadmap down` from another terminal. "
-        'Try `uv run roadmap generate "Learn Go"`.[/]'
+        f"Sign in at {info.web_url} as the demo user, or try "
+        '`uv run roadmap generate "Learn Go"`.[/]'
     )
     console.rule()
 
@@ -118,6 +120,7 @@ def print_banner(info: StackInfo, console: Console, elapsed: float) -> None:
 @app.command()
 def up(
     port: Annotated[int, typer.Option(help="API port (0: any free port).", min=0)] = 8000,
+    web_port: Annotated[int, typer.Option(help="Web UI port (0: any free port).", min=0)] = 8080,
     host: Annotated[str, typer.Option(help="Address the API and fake LLM bind to.")] = "127.0.0.1",
     fake_latency: FakeLatency = 250,
     fake_fault_rate: FakeFaults = 0.0,
@@ -133,6 +136,8 @@ def up(
     options = StackOptions(
         host=host,
         port=port,
+        # `--port 0` (tests, a second stack) frees the UI's port too.
+        web_port=web_port if port else 0,
         fake_latency_ms=fake_latency,
         fake_fault_rate=fake_fault_rate,
         fake_seed=fake_seed,
@@ -225,12 +230,20 @@ def demo(
     fake_fault_rate: FakeFaults = 0.0,
     fake_seed: FakeSeed = None,
     timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 300.0,
+    keep_running: Annotated[
+        bool,
+        typer.Option(
+            "--keep-running",
+            help="Keep the stack running afterwards, to look around in the web UI (Ctrl-C stops it).",
+        ),
+    ] = False,
     data_dir: DataDir = None,
 ) -> None:
     """Start the stack in the background, generate one roadmap, show it, and stop everything."""
     layout = Layout.resolve(data_dir)
     options = StackOptions(
         port=0,
+        web_port=0,
         fake_latency_ms=fake_latency,
         fake_fault_rate=fake_fault_rate,
         fake_seed=fake_seed,
@@ -245,7 +258,7 @@ def demo(
         except KeyboardInterrupt:
             err.print("[yellow]interrupted[/]")
             raise typer.Exit(130) from None
-        err.print(f"stack ready: API {info.api_url} · {escape(info.llm)}")
+        err.print(f"stack ready: web UI {info.web_url} · API {info.api_url} · {escape(info.llm)}")
         err.print(f"[dim]service logs in {escape(str(info.log_dir))}[/]")
         client = RoadmapClient(info.api_url)
 
@@ -283,6 +296,20 @@ def demo(
             if as_json:
                 print(json.dumps(result.raw, indent=2))
             _finish(result)
+            if keep_running:
+                err.print(
+                    f"the stack keeps running: open {info.web_url} and sign in as "
+                    f"{info.demo.email} / {info.demo.password} to see this roadmap; "
+                    "Ctrl-C stops everything."
+                )
+                dead = stack.watch()
+                if dead is not None:
+                    raise RoadmapError(stack.failure_message(dead))
+            else:
+                err.print(
+                    f"the web UI was at {info.web_url}; to keep the stack running and look "
+                    "around, run `uv run roadmap demo --keep-running` (or `uv run roadmap up`)."
+                )
         finally:
             client.close()
             err.print("[dim]stopping the stack…[/]")

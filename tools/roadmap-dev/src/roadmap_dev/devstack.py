@@ -59,17 +59,20 @@ REQUIRED_MODULES = {
     "uvicorn": "uvicorn",
     "celery": "celery",
     "roadmap_api.serve": "the API service (services/api)",
+    "roadmap_web.app": "the web UI (services/web)",
     "roadmap_worker_content.app": "the content worker (services/worker-content)",
     "roadmap_worker_logs.app": "the logs worker (services/worker-logs)",
     "roadmap_db.cli": "the database package (libs/db)",
 }
 FAKE_LLM_MODULE = "roadmap_dev.fake_llm"
+WEB_APP = "roadmap_web.app:app"
 
 
 @dataclass
 class StackOptions:
     host: str = "127.0.0.1"
     port: int = 8000  # 0: any free port
+    web_port: int = 8080  # the browser UI; 0: any free port
     fake_latency_ms: int = 250
     fake_fault_rate: float = 0.0
     fake_seed: int | None = None
@@ -83,6 +86,7 @@ class StackOptions:
 @dataclass
 class StackInfo:
     api_url: str
+    web_url: str
     database: str
     redis: str
     llm: str
@@ -225,6 +229,8 @@ class DevStack:
             )
         port = opts.port or free_port(opts.host)
         ensure_port_free(opts.host, port, "API", "--port")
+        web_port = opts.web_port or free_port(opts.host)
+        ensure_port_free(opts.host, web_port, "web UI", "--web-port")
         if opts.flower:
             ensure_port_free(opts.host, opts.flower_port, "flower", "--flower-port")
         required = dict(REQUIRED_MODULES)
@@ -269,6 +275,8 @@ class DevStack:
             )
         )  # fmt: skip
         self._spawn_workers(env)
+        web_url = f"http://{opts.host}:{web_port}"
+        web = self._spawn_web(env, web_port)
         flower_url = self._start_flower(env, creds) if opts.flower else None
         self.supervisor.wait_ready(
             api,
@@ -276,6 +284,13 @@ class DevStack:
             stop=self.stop_event,
             timeout=opts.ready_timeout,
             what="answering /healthz",
+        )
+        self.supervisor.wait_ready(
+            web,
+            lambda: http_ok(f"{web_url}/readyz"),
+            stop=self.stop_event,
+            timeout=opts.ready_timeout,
+            what="answering /readyz",
         )
         self._record()
         self._say("waiting for the workers to report ready…")
@@ -287,6 +302,7 @@ class DevStack:
         admin, admin_note = self._admin_account(creds, fresh, admin_outcome)
         return StackInfo(
             api_url=self.api_url,
+            web_url=web_url,
             database=database_label,
             redis=redis_label,
             llm=llm_label,
@@ -509,6 +525,21 @@ class DevStack:
                 env=env, cwd=self.layout.root, color="blue",
                 # Last: it writes the execution logs the others shipped while stopping.
                 stop_phase=2,
+            )
+        )  # fmt: skip
+
+    def _spawn_web(self, env: dict[str, str], port: int) -> Child:
+        assert self.api_url is not None
+        # The UI reaches everything through the API, as in production; nothing else it needs.
+        web_env = {**env, "API_URL": self.api_url}
+        return self.supervisor.spawn(
+            ChildSpec(
+                name="web",
+                argv=[
+                    sys.executable, "-m", "uvicorn", WEB_APP, "--host", self.options.host,
+                    "--port", str(port), "--timeout-graceful-shutdown", "2", "--no-access-log",
+                ],
+                env=web_env, cwd=self.layout.root, color="bright_green", stop_phase=0,
             )
         )  # fmt: skip
 
