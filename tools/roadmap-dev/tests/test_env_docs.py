@@ -11,9 +11,10 @@ from roadmap_db.settings import MigrateSettings
 from roadmap_dev.cli import app
 from roadmap_dev.paths import find_repo_root
 from roadmap_worker_content.settings import ContentWorkerSettings
+from roadmap_web.settings import WebSettings
 from roadmap_worker_logs.settings import LogsWorkerSettings
 
-SETTINGS = (ApiSettings, ContentWorkerSettings, LogsWorkerSettings, MigrateSettings)
+SETTINGS = (ApiSettings, ContentWorkerSettings, LogsWorkerSettings, WebSettings, MigrateSettings)
 # Read outside the settings classes: the test fixtures' servers, the container tests' images
 # (roadmap_devservers.containers, infra/containers/engine.py), Celery's signal remap, and
 # the standard variables of OpenTelemetry (roadmap_core.telemetry) and prometheus_client.
