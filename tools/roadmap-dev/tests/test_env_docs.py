@@ -10,8 +10,8 @@ from roadmap_api.settings import ApiSettings
 from roadmap_db.settings import MigrateSettings
 from roadmap_dev.cli import app
 from roadmap_dev.paths import find_repo_root
-from roadmap_worker_content.settings import ContentWorkerSettings
 from roadmap_web.settings import WebSettings
+from roadmap_worker_content.settings import ContentWorkerSettings
 from roadmap_worker_logs.settings import LogsWorkerSettings
 
 SETTINGS = (ApiSettings, ContentWorkerSettings, LogsWorkerSettings, WebSettings, MigrateSettings)
