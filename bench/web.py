@@ -1,4 +1,4 @@
-"""Benchmark 10 — the web UI: server render time per page, JavaScript per page, idle memory.
+"""Benchmark 11 — the web UI: server render time per page, JavaScript per page, idle memory.
 
 Render time is the web service's own work for one page: the request through Starlette,
 the API answers parsed into the client's models, Markdown rendered and sanitized, the

@@ -236,3 +236,69 @@ def test_production_needs_a_strong_secret_and_secure_cookies() -> None:
         WebSettings(app_env="production", web_secret_key="s" * 40)
     with pytest.raises(ValueError, match="at least"):
         WebSettings(web_secret_key="short")
+
+
+async def test_the_event_stream_is_relayed_and_resumes_from_the_browsers_last_id(
+    web: Any,
+) -> None:
+    job = uuid.uuid4()
+    seen: list[str | None] = []
+
+    def events(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("last-event-id"))
+        if request.headers.get("last-event-id") == "7-0":
+            return httpx.Response(204)  # the stream already ended
+        body = (
+            'id: 5-0\nevent: snapshot\ndata: {"status": "generating"}\n\n'
+            'id: 6-0\nevent: step\ndata: {"step": "content_generation"}\n\n'
+        )
+        return httpx.Response(200, text=body, headers={"content-type": "text/event-stream"})
+
+    client = web({("GET", rf"/api/v1/roadmaps/{job}/events"): events})
+    client.cookies.set("rw_session", "tok")
+    resumed = await client.get(f"/roadmaps/{job}/events", headers={"Last-Event-ID": "4-0"})
+    assert resumed.status_code == 200
+    assert resumed.headers["content-type"].startswith("text/event-stream")
+    assert "id: 5-0\nevent: snapshot\n" in resumed.text
+    assert "id: 6-0\nevent: step\n" in resumed.text
+    ended = await client.get(f"/roadmaps/{job}/events", headers={"Last-Event-ID": "7-0"})
+    assert ended.status_code == 204  # EventSource stops reconnecting
+    assert seen == ["4-0", "7-0"]
+
+
+async def test_resources_show_their_link_check(web: Any) -> None:
+    job, concept = uuid.uuid4(), uuid.uuid4()
+    now = "2026-12-01T12:00:00+00:00"
+    checked = {
+        "status": "ok",
+        "checked_at": now,
+        "http_status": 200,
+        "final_url": "https://a.test/",
+    }
+    resources = [
+        {"title": "Checked", "url": "https://a.test/", "type": "article", "link": checked},
+        {"title": "Broken", "url": "https://b.test/", "type": "video",
+         "link": {**checked, "status": "dead", "http_status": 404}},
+        {"title": "Unchecked", "url": "https://c.test/", "type": "book"},
+    ]  # fmt: skip
+    item = {"status": "succeeded", "version": 1, "versions": [1], "error": None}
+    body = {
+        "id": str(concept), "roadmap_id": str(job), "key": "k", "title": "A concept",
+        "summary": "s", "difficulty": 1, "estimated_hours": 1.0, "prerequisites": [],
+        "progress": "not_started", "completed": False, "quiz_attempts": 0,
+        "best_quiz_score": None,
+        "content": {"resources": {**item, "kind": "resources", "result": {
+            "version": 1, "model": "m", "instructions": None, "created_at": now,
+            "body": {"resources": resources}}}},
+    }  # fmt: skip
+
+    def get(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=body)
+
+    client = web({("GET", rf"/api/v1/roadmaps/{job}/concepts/{concept}"): get})
+    client.cookies.set("rw_session", "tok")
+    page = await client.get(f"/roadmaps/{job}/concepts/{concept}")
+    assert page.status_code == 200
+    assert "link checked 2026-12-01 12:00 UTC" in page.text
+    assert "link broken when checked 2026-12-01 12:00 UTC" in page.text
+    assert page.text.count("link checked") == 1

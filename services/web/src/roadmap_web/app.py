@@ -104,10 +104,17 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
-def _when(value: dt.datetime | None) -> str:
-    if value is None:
+def _when(value: dt.datetime | str | None) -> str:
+    if not value:
         return ""
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    moment = value
+    if isinstance(value, str):  # a field the client's models do not type (yet)
+        try:
+            moment = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    assert isinstance(moment, dt.datetime)
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _percent(value: Any) -> str:
