@@ -147,6 +147,18 @@ def _logs() -> dict[str, Any]:
     return {"items": items, "next_cursor": None}
 
 
+def _chat() -> dict[str, Any]:
+    items = [
+        {"id": str(uuid.UUID(int=30000 + i)), "role": "user" if i % 2 == 0 else "assistant",
+         "status": "done", "content": "How do joins work?" if i % 2 == 0 else TUTORIAL[:600],
+         "concept_id": str(uuid.UUID(int=1007)), "reply_to": None, "error": None,
+         "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0, "created_at": NOW,
+         "completed_at": NOW}
+        for i in range(10)
+    ]  # fmt: skip
+    return {"items": items, "has_more": False}
+
+
 def _summaries() -> dict[str, Any]:
     detail = _roadmap("completed")
     keys = ("id", "status", "current_step", "title", "goal", "progress", "created_at",
@@ -164,6 +176,7 @@ def canned_api() -> httpx.MockTransport:
         ("POST", rf"/api/v1/roadmaps/{JOB}/concepts/[^/]+/quiz/attempts", lambda r: _attempt()),
         ("GET", rf"/api/v1/roadmaps/{JOB}/concepts/[^/]+", lambda r: _concept()),
         ("GET", r"/api/v1/roadmaps/[^/]+/logs", lambda r: _logs()),
+        ("GET", r"/api/v1/roadmaps/[^/]+/chat/messages", lambda r: _chat()),
         ("GET", rf"/api/v1/roadmaps/{uuid.UUID(int=2)}", lambda r: review),
         ("GET", rf"/api/v1/roadmaps/{JOB}", lambda r: completed),
     ]  # fmt: skip
@@ -272,7 +285,8 @@ def run(ctx: Context) -> dict[str, Any]:
     result = BenchResult(TITLE)
     result.settings = {
         "roadmap": f"{CONCEPTS} concepts (20 modules in 4 stages); concept page: a 12-section "
-        "tutorial, 6 resources, 5 questions; log page: 100 entries; list: 20 roadmaps",
+        "tutorial, 6 resources, 5 questions, 10 chat messages; log page: 100 entries; "
+        "list: 20 roadmaps",
         "render": f"{n} sequential requests per page after 5 warm-up, in-process (ASGI), "
         "the API replaced by canned answers",
         "idle": f"RSS of one `uvicorn roadmap_web.app:app` process {settle_s:g} s after ready",

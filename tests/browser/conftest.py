@@ -112,7 +112,7 @@ def web_stack(
     )
     web: WebProcess | None = None
     try:
-        stack.start()
+        stack.start(chat_worker=True)
         assert stack.api is not None
         web = WebProcess(stack.api.url, capture.log_dir)
         stack.processes.append(web)

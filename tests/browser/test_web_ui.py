@@ -115,6 +115,21 @@ def test_a_learner_signs_up_creates_reviews_learns_and_signs_out(
     axe_check(page)
     screenshot(page, "quiz", quiz)
 
+    # The mentor: the answer streams into the page, then is shown whole.
+    page.get_by_label("Ask the mentor").fill("How do I practise this concept?")
+    page.get_by_role("button", name="Send").click()
+    answer = page.locator("#answer")
+    expect(answer).to_have_attribute("aria-busy", "false", timeout=FLOW_TIMEOUT_MS)
+    expect(answer).to_contain_text("done")
+    assert answer.locator("[data-chat-text]").inner_text().strip()
+    axe_check(page)
+    screenshot(page, "mentor", page.get_by_role("region", name="Mentor"))
+    page.reload()
+    mentor = page.get_by_role("region", name="Mentor")
+    expect(mentor.get_by_text("How do I practise this concept?", exact=True)).to_be_visible()
+    expect(page.locator("#answer")).to_have_count(0)  # the finished answer is in the list
+    expect(mentor.get_by_role("listitem")).to_have_count(2)
+
     page.get_by_label("Your progress").select_option("done")
     page.get_by_role("button", name="Save progress").click()
     expect(page.get_by_label("Your progress")).to_have_value("done")

@@ -295,10 +295,50 @@ async def test_resources_show_their_link_check(web: Any) -> None:
     def get(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json=body)
 
-    client = web({("GET", rf"/api/v1/roadmaps/{job}/concepts/{concept}"): get})
+    def no_chat(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"items": [], "has_more": False})
+
+    client = web(
+        {
+            ("GET", rf"/api/v1/roadmaps/{job}/concepts/{concept}"): get,
+            ("GET", rf"/api/v1/roadmaps/{job}/chat/messages"): no_chat,
+        }
+    )
     client.cookies.set("rw_session", "tok")
     page = await client.get(f"/roadmaps/{job}/concepts/{concept}")
     assert page.status_code == 200
     assert "link checked 2026-12-01 12:00 UTC" in page.text
     assert "link broken when checked 2026-12-01 12:00 UTC" in page.text
     assert page.text.count("link checked") == 1
+
+
+async def test_asking_the_mentor_posts_the_question_and_follows_its_answer(web: Any) -> None:
+    job, concept, answer = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    asked: list[dict[str, Any]] = []
+    now = "2026-12-01T12:00:00+00:00"
+
+    def post(request: httpx.Request) -> httpx.Response:
+        asked.append(json.loads(request.content))
+        message = {
+            "id": str(uuid.uuid4()), "role": "user", "status": "done", "content": "Why?",
+            "concept_id": str(concept), "reply_to": None, "error": None, "prompt_tokens": 0,
+            "completion_tokens": 0, "cost_usd": 0.0, "created_at": now, "completed_at": None,
+        }  # fmt: skip
+        links = {"messages": "/m", "events": "/e"}
+        body = {"message": message, "answer_id": str(answer), "last_event_id": "12-0",
+                "links": links}  # fmt: skip
+        return httpx.Response(202, json=body)
+
+    client = web({("POST", rf"/api/v1/roadmaps/{job}/chat/messages"): post})
+    client.cookies.set("rw_session", "tok")
+    token = csrf_of((await client.get("/sign-in")).text)
+    refused = await client.post(f"/roadmaps/{job}/concepts/{concept}/chat", data={"content": "x"})
+    assert refused.status_code == 403
+    sent = await client.post(
+        f"/roadmaps/{job}/concepts/{concept}/chat", data={"csrf_token": token, "content": "Why?"}
+    )
+    assert sent.status_code == 303
+    assert sent.headers["location"] == (
+        f"/roadmaps/{job}/concepts/{concept}?answer={answer}&after=12-0#mentor"
+    )
+    assert asked == [{"content": "Why?", "concept_id": str(concept)}]

@@ -12,11 +12,13 @@ import copy
 import datetime as dt
 import json
 import math
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal, cast
+from urllib.parse import urlencode
 
 import httpx
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -44,6 +46,7 @@ from roadmap_client.errors import (
     Unauthenticated,
     ValidationFailed,
 )
+from roadmap_client.events import Event
 from roadmap_client.models import ConceptOut, QuizAttemptOut, RoadmapDetail
 from roadmap_web import markdown, session
 from roadmap_web.settings import WebSettings
@@ -133,6 +136,7 @@ def _environment() -> Environment:
     )
     env.filters["when"] = _when
     env.filters["percent"] = _percent
+    env.filters["markdown"] = markdown.render
     env.globals.update(
         concepts_ready=concepts_ready,
         STATUS_TEXT=STATUS_TEXT,
@@ -401,6 +405,9 @@ class Web:
         return RedirectResponse(f"/roadmaps/{job_id}", status_code=303)
 
     async def events(self, request: Request) -> Response:
+        """The roadmap's progress stream. The API sends its snapshot at once, so the first
+        event is read before answering: a missing roadmap gets a plain 404 (EventSource
+        then stops), a stream that already ended a 204."""
         job_id = parse_id(request.path_params["roadmap_id"])
         if job_id is None:
             return Response(status_code=404)
@@ -416,22 +423,46 @@ class Web:
             return Response(status_code=503, headers={"retry-after": "2"})
         except ApiError as exc:
             return Response(status_code=exc.status)
+        return sse_response(relay(stream, first))
 
-        async def relay() -> AsyncIterator[str]:
-            yield "retry: 2000\n\n"
-            event = first
-            while True:
-                lines = f"event: {event.type}\ndata: {json.dumps(event.raw)}\n"
-                yield (f"id: {event.id}\n" if event.id else "") + lines + "\n"
-                try:
-                    event = await anext(stream)
-                except (StopAsyncIteration, StreamLost, ApiError):
-                    return
+    async def chat_events(self, request: Request) -> Response:
+        """The mentor chat's stream (deltas, then the whole message), from the position the
+        question was asked at (``?after=``) or the last event the browser saw."""
+        job_id = parse_id(request.path_params["roadmap_id"])
+        if job_id is None:
+            return Response(status_code=404)
+        after = request.headers.get("last-event-id") or request.query_params.get("after")
+        stream = self.client(request).events(
+            job_id, last_event_id=after or None, reconnects=0, operation="chat_events_follow"
+        )
+        return sse_response(relay(stream, None))
 
-        return StreamingResponse(
-            relay(),
-            media_type="text/event-stream",
-            headers={"cache-control": "no-store", "x-accel-buffering": "no"},
+    async def chat(self, request: Request) -> Response:
+        ids = self.concept_ids(request)
+        if ids is None:
+            return self.not_found(request)
+        form = await self.checked_form(request)
+        if form is None:
+            return self.refused(request)
+        question = str(form.get("content", "")).strip()
+        api = self.client(request)
+        try:
+            accepted = await api.post_chat_message(ids[0], question, concept_id=ids[1])
+        except ApiError as exc:
+            if exc.status not in (409, 422, 429):
+                raise
+            concept = await api.get_concept(*ids)
+            context = await concept_context(api, ids, concept)
+            context["chat_error"] = (
+                "Too many questions at once; wait a moment."
+                if exc.status == 429
+                else field_errors(exc, ("content",), "content")["content"][0]
+            )
+            context["chat_draft"] = question
+            return self.page(request, "concept.html", exc.status, **context)
+        query = urlencode({"answer": str(accepted.answer_id), "after": accepted.last_event_id})
+        return RedirectResponse(
+            f"/roadmaps/{ids[0]}/concepts/{ids[1]}?{query}#mentor", status_code=303
         )
 
     async def concept(self, request: Request) -> Response:
@@ -442,6 +473,13 @@ class Web:
         concept = await api.get_concept(*ids)
         context = await concept_context(api, ids, concept)
         context["request_query_regenerating"] = request.query_params.get("regenerating") == "1"
+        answer, after = request.query_params.get("answer"), request.query_params.get("after")
+        if answer and after and parse_id(answer) is not None and re.fullmatch(r"\d+-\d+", after):
+            finished = any(
+                str(m.id) == answer and m.status in ("done", "failed") for m in context["chat"]
+            )
+            if not finished:  # else the conversation below shows it whole
+                context["awaiting"] = {"answer": answer, "after": after}
         return self.page(request, "concept.html", **context)
 
     def concept_ids(self, request: Request) -> tuple[uuid.UUID, uuid.UUID] | None:
@@ -605,6 +643,28 @@ def concepts_ready(roadmap: RoadmapDetail) -> int:
     )
 
 
+def sse_response(body: AsyncIterator[str]) -> StreamingResponse:
+    return StreamingResponse(
+        body,
+        media_type="text/event-stream",
+        headers={"cache-control": "no-store", "x-accel-buffering": "no"},
+    )
+
+
+async def relay(stream: AsyncIterator[Event], first: Event | None) -> AsyncIterator[str]:
+    """The API's events as the browser's EventSource reads them, ids kept for resuming."""
+    yield "retry: 2000\n\n"
+    event = first
+    while True:
+        if event is not None:
+            lines = f"event: {event.type}\ndata: {json.dumps(event.raw)}\n"
+            yield (f"id: {event.id}\n" if event.id else "") + lines + "\n"
+        try:
+            event = await anext(stream)
+        except (StopAsyncIteration, StreamLost, ApiError, httpx.TransportError):
+            return
+
+
 def concept_count(roadmap: RoadmapDetail) -> int:
     if roadmap.framework is None:
         return 0
@@ -635,7 +695,9 @@ async def concept_context(
     if tutorial is not None and tutorial.result is not None:
         html = markdown.render(tutorial.result.body.markdown)  # type: ignore[union-attr]
     attempts = await api.quiz_attempts(*ids, limit=5) if concept.quiz_attempts else None
+    chat = await api.chat_messages(ids[0], limit=20)
     return {
+        "chat": chat.items,
         "roadmap_id": ids[0],
         "concept": concept,
         "tutorial_html": html,
@@ -686,10 +748,16 @@ def create_app(
         Route("/roadmaps/{roadmap_id}/review", guarded(web.review), methods=["POST"]),
         Route("/roadmaps/{roadmap_id}/events", guarded(web.events)),
         Route("/roadmaps/{roadmap_id}/log", guarded(web.log)),
+        Route("/roadmaps/{roadmap_id}/chat/events", guarded(web.chat_events)),
         Route("/roadmaps/{roadmap_id}/concepts/{concept_id}", guarded(web.concept)),
         Route(
             "/roadmaps/{roadmap_id}/concepts/{concept_id}/quiz",
             guarded(web.quiz),
+            methods=["POST"],
+        ),
+        Route(
+            "/roadmaps/{roadmap_id}/concepts/{concept_id}/chat",
+            guarded(web.chat),
             methods=["POST"],
         ),
         Route(
