@@ -14,6 +14,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from redis import Redis as SyncRedis
 
 from roadmap_client import NotFound, RateLimited, RoadmapClient, ValidationFailed, concepts_of
 from roadmap_client.events import Event
@@ -119,6 +120,38 @@ def test_chat_does_not_wait_for_the_content_queue(stack: Stack) -> None:
     _, answer = client.ask(job_id, "What is the first step?")
     assert answer.status == "done"
     assert client.get_roadmap(queued.id).status == "queued"
+
+
+def test_a_lost_chat_task_is_sent_again_by_the_reconciler(stack: Stack) -> None:
+    stack.start(
+        api=True,
+        content_workers=1,
+        logs_worker=True,
+        chat_worker=False,
+        STALE_AGE_S="1",
+        RECONCILE_INTERVAL_S="1",
+    )
+    client, _ = stack.new_user()
+    job_id = _completed_roadmap(client)
+    accepted = client.post_chat_message(job_id, "Is anyone there?")
+    # Redis loses the task before any chat worker took it.
+    broker = SyncRedis.from_url(stack.redis_url)
+    try:
+        lost = [key for key in broker.scan_iter("chat*") if broker.type(key) == b"list"]
+        assert lost, "the task was not queued"
+        broker.delete(*lost)
+    finally:
+        broker.close()
+    stack.chat_worker()
+    events = _until_answer(
+        [],
+        client.chat_events(job_id, last_event_id=accepted.last_event_id),
+        accepted.answer_id,
+    )
+    final = events[-1].data
+    assert isinstance(final, ChatMessageEvent)
+    assert final.message.status == "done"
+    assert len([r for r in stack.fake.requests() if r.get("stream")]) == 1
 
 
 def test_chat_errors_are_problems(stack: Stack) -> None:

@@ -236,6 +236,12 @@ class Stack:
         worker.wait_ready()
         return worker
 
+    def chat_worker(self, concurrency: int = 2, **env: str) -> ChatWorkerProcess:
+        worker = ChatWorkerProcess(self.env(**env), self.capture.log_dir, concurrency)
+        self.processes.append(worker)
+        worker.wait_ready()
+        return worker
+
     def logs_worker(self, concurrency: int = 1, **env: str) -> LogsWorkerProcess:
         worker = LogsWorkerProcess(self.env(**env), self.capture.log_dir, concurrency)
         self.processes.append(worker)

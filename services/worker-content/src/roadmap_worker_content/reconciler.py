@@ -33,11 +33,12 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from roadmap_core.contracts import send_apply_review, send_plan_job
+from roadmap_core.contracts import send_answer_chat, send_apply_review, send_plan_job
 from roadmap_core.domain import LogCategory
 from roadmap_core.logdetails import ReconcilerPassDetails
 from roadmap_core.logship import emit
 from roadmap_db.engine import ProcessDatabase, create_engine
+from roadmap_db.repositories.chat import stale_pending_answers
 from roadmap_db.repositories.reconcile import (
     finishable_jobs,
     stale_item_concepts,
@@ -60,10 +61,17 @@ class PassReport:
     revisions: list[uuid.UUID] = field(default_factory=list)
     generate_messages: int = 0
     finalized: list[uuid.UUID] = field(default_factory=list)
+    chat_answers: list[uuid.UUID] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
-        return not (self.plan_jobs or self.revisions or self.generate_messages or self.finalized)
+        return not (
+            self.plan_jobs
+            or self.revisions
+            or self.generate_messages
+            or self.finalized
+            or self.chat_answers
+        )
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -71,6 +79,7 @@ class PassReport:
             "revisions": [str(j) for j in self.revisions],
             "generate_messages": self.generate_messages,
             "finalized": [str(j) for j in self.finalized],
+            "chat_answers": [str(m) for m in self.chat_answers],
         }
 
 
@@ -116,6 +125,16 @@ async def reconcile_once(
     for job_id in finishable:
         if await finalize_and_announce(db, progress, job_id) is not None:
             report.finalized.append(job_id)
+
+    # A chat answer whose task was lost (the API's send failed, Redis lost it): send again.
+    # A duplicate is harmless: whichever task claims the answer first writes it.
+    async with db.transaction() as session:
+        answers = await stale_pending_answers(
+            session, stale_age=settings.stale_age, limit=settings.reconcile_batch
+        )
+    for job_id, message_id in answers:
+        await asyncio.to_thread(send_answer_chat, app, job_id, message_id)
+        report.chat_answers.append(message_id)
 
     if not report.empty:
         log.info("reconciler re-sent work: %s", report.as_dict())

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, select, update
@@ -218,3 +219,21 @@ async def finish_answer(
                 .execution_options(synchronize_session=False)
             )
     return done
+
+
+async def stale_pending_answers(
+    session: AsyncSession, *, stale_age: timedelta, limit: int
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """(roadmap, answer) of answers still ``pending`` longer than ``stale_age``: their task
+    was lost, or waits in a queue that long (a second send is then harmless)."""
+    rows = await session.execute(
+        select(ChatMessage.job_id, ChatMessage.id)
+        .where(
+            ChatMessage.role == ChatRole.assistant,
+            ChatMessage.status == ChatStatus.pending,
+            ChatMessage.created_at < func.now() - stale_age,
+        )
+        .order_by(ChatMessage.created_at)
+        .limit(limit)
+    )
+    return [(job_id, message_id) for job_id, message_id in rows.all()]
