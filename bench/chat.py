@@ -1,4 +1,4 @@
-"""Benchmark 10 — mentor chat: time to first token.
+"""Benchmark 12 — mentor chat: time to first token.
 
 A client keeps the roadmap's chat stream open (`GET …/chat/events`), asks a question
 about a concept (`POST …/chat/messages`) and times the first `delta` of its answer, one

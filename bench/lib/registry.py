@@ -35,8 +35,8 @@ BENCHES: tuple[Bench, ...] = (
     Bench(7, "footprint", "Footprint: memory per service", "footprint.py", "bench"),
     Bench(8, "scale", "Scale-out: content workers and API processes", "scale.py", "bench"),
     Bench(9, "images", "Images: size and start to healthy", "images.py", "containers"),
-    Bench(10, "chat", "Mentor chat: time to first token", "chat.py", "chat"),
     Bench(11, "web", "Web UI: page render time, JavaScript, idle memory", "web.py", "web"),
+    Bench(12, "chat", "Mentor chat: time to first token", "chat.py", "chat"),
 )  # fmt: skip
 BY_NAME = {b.name: b for b in BENCHES}
 
