@@ -266,6 +266,8 @@ async def _complete(state: FakeState, request: Request) -> Response:
             ),
             "",
         )
+        # Our prompts quote the learner's words ("> "): the reply quotes the words.
+        question = "\n".join(line.removeprefix(">").strip() for line in question.splitlines())
         content = generate.chat_reply(facts, question, rng)
     elif fault is FaultKind.refusal:
         content = None
