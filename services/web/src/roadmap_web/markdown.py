@@ -8,6 +8,8 @@ keeps an allow-list of tags and attributes and only http(s)/mailto links, so an
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import nh3
 from markdown_it import MarkdownIt
 
@@ -22,6 +24,9 @@ ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title"}, "code": {"
 SCHEMES = {"http", "https", "mailto"}
 
 
+# A tutorial version never changes once stored: the same text renders to the same HTML, so
+# the pages a learner returns to skip both steps (bounded: at most 256 texts are kept).
+@lru_cache(maxsize=256)
 def render(markdown: str) -> str:
     """Sanitized HTML of ``markdown``; links open with ``rel="noopener noreferrer nofollow"``."""
     html = _MD.render(markdown)
