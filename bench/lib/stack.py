@@ -30,6 +30,7 @@ from bench.lib.api import make_users
 from bench.lib.budgets import budget_env
 from bench.lib.infra import Fresh
 from roadmap_client import ApiError, RoadmapClient
+from roadmap_dev.fake_search import search_env
 from roadmap_dev.stack import die_with_parent, group_alive, signal_group
 from roadmap_devservers.pgdb import run_sync
 
@@ -212,6 +213,7 @@ class BenchStack:
              "--latency-ms", str(self.config.fake_latency_ms), *self.config.fake_args],
         )  # fmt: skip
         self.env["OPENAI_BASE_URL"] = self.llm_base_url
+        self.env.update(search_env(self.llm_base_url))
         self.env["OPENAI_API_KEY"] = "bench-fake-llm"  # the SDK wants one; the fake ignores it
         self.wait_for("fake-llm", lambda: http_ok(f"{self.llm_base_url}/models"), "serving")
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from roadmap_client import RoadmapClient
 from roadmap_dev.fake_llm import FakeConfig, FakeLLM
+from roadmap_dev.fake_search import search_env
 from roadmap_dev.stack import die_with_parent
 from tests.support.capture import Capture, RecordingTransport
 from tests.support.processes import (
@@ -93,6 +94,8 @@ def service_env(
             "DATABASE_URL": database_url,
             "REDIS_URL": redis_url,
             "OPENAI_BASE_URL": llm_base_url,
+            # The fake LLM's process also serves the fake web search and its pages.
+            **search_env(llm_base_url),
             # A sentinel: it must never show up in a log line or an error body.
             "OPENAI_API_KEY": secrets.openai_api_key,
             "JWT_SECRET_KEY": secrets.jwt_secret_key,

@@ -49,7 +49,12 @@ async def test_concept_content_latest_and_older_versions(
         0,
         None,
     )
-    assert body["content"]["resources"]["result"]["body"]["resources"]
+    resources = body["content"]["resources"]["result"]["body"]
+    assert resources["search_provider"] == "brave"
+    [resource] = resources["resources"]
+    assert resource["link"]["status"] == "ok"
+    assert resource["link"]["http_status"] == 200
+    assert resource["link"]["checked_at"].startswith("2026-12-06T12:00:00")
 
     older = await client.get(
         concept_url(job.id, concept), params={"version": 1}, headers=alice.headers

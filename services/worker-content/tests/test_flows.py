@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from roadmap_core import contracts
 from roadmap_core.contracts import CONTENT_QUEUE
 from roadmap_core.domain import (
-    CONTENT_MODELS,
+    STORED_CONTENT_MODELS,
     ContentKind,
     ItemStatus,
     JobStatus,
@@ -125,7 +125,7 @@ async def test_a_submitted_job_completes_with_valid_content(
     assert Counter(kind for _, kind, _ in results) == dict.fromkeys(ContentKind, 4)
     for _, kind, result in results:
         assert result.version == 1
-        CONTENT_MODELS[kind].model_validate(result.body)
+        STORED_CONTENT_MODELS[kind].model_validate(result.body)
 
     requests = fake.requests()
     assert len(requests) == 2 + 12
@@ -293,7 +293,7 @@ async def test_permanent_failures_give_partial_failure_then_retry_completes(
     results = await _results(db, job_id)
     assert len(results) == 12
     quiz = next(r for key, kind, r in results if key == broken and kind is ContentKind.quiz)
-    CONTENT_MODELS[ContentKind.quiz].model_validate(quiz.body)
+    STORED_CONTENT_MODELS[ContentKind.quiz].model_validate(quiz.body)
 
 
 async def test_regeneration_writes_a_new_version_and_keeps_the_old(

@@ -8,11 +8,20 @@ from collections.abc import Iterator
 
 import pytest
 
-from roadmap_core.domain import ContentKind, JobStep, Quiz, RoadmapRequest, Tutorial
+from roadmap_core.domain import (
+    CheckedResourceList,
+    ContentKind,
+    JobStep,
+    LinkStatus,
+    Quiz,
+    RoadmapRequest,
+    Tutorial,
+)
 from roadmap_core.llm import CollectingSink, LLMClient, LLMError, LLMErrorReason
 from roadmap_core.logdetails import StepInfo
 from roadmap_core.pipeline import (
     PlanLimits,
+    ResourceSearch,
     StepOutcome,
     concept_contexts,
     generate_content,
@@ -20,8 +29,10 @@ from roadmap_core.pipeline import (
     revise_framework,
     validate_framework,
 )
+from roadmap_core.search import LinkChecker, SearchError, SearxngSearch
 from roadmap_core.settings import LLMSettings
 from roadmap_dev.fake_llm import FakeConfig, FakeLLM, fake_llm_server
+from roadmap_dev.fake_search import MOUNT_PATH
 
 REQ = RoadmapRequest(
     goal="Learn TypeScript for web apps", level="beginner", weekly_hours=6, weeks=10
@@ -213,7 +224,63 @@ async def test_content_kinds_of_a_concept_run_concurrently(fake: FakeLLM) -> Non
         plan = await plan_roadmap(llm, REQ, PlanLimits(max_concepts=4))
         fake.reset()
         contexts = list(concept_contexts(plan.framework).values())[:2]
-        await asyncio.gather(
-            *(generate_content(llm, kind, REQ, ctx) for ctx in contexts for kind in ContentKind)
-        )
+        search = grounded_search(fake)
+        try:
+            await asyncio.gather(
+                *(
+                    generate_content(llm, kind, REQ, ctx, search=search)
+                    for ctx in contexts
+                    for kind in ContentKind
+                )
+            )
+        finally:
+            await search.aclose()
     assert max(e["in_flight"] for e in fake.requests()) == 6
+
+
+def grounded_search(fake: FakeLLM) -> ResourceSearch:
+    return ResourceSearch(
+        SearxngSearch(fake.url + MOUNT_PATH, timeout_s=10),
+        LinkChecker(allow_loopback=True, timeout_s=10),
+    )
+
+
+async def test_resources_are_chosen_among_checked_search_results(fake: FakeLLM) -> None:
+    async with client(fake) as llm:
+        plan = await plan_roadmap(llm, REQ, PlanLimits(max_concepts=4))
+        context = next(iter(concept_contexts(plan.framework).values()))
+        search = grounded_search(fake)
+        try:
+            found = await generate_content(llm, ContentKind.resources, REQ, context, search=search)
+        finally:
+            await search.aclose()
+    assert isinstance(found, CheckedResourceList)
+    assert found.search_provider == "searxng"
+    assert found.search_query
+    assert context.concept.title in found.search_query
+    prompt = fake.requests()[-1]
+    assert prompt["schema"] == "ResourceList"
+    page_base = fake.url + MOUNT_PATH + "/pages/"
+    # The fake model also returned a URL it made up: it is not stored.
+    assert found.resources
+    for resource in found.resources:
+        assert str(resource.url).startswith(page_base)
+        assert resource.link is not None
+        assert resource.link.status is LinkStatus.ok
+        assert resource.link.http_status == 200
+        # Only pages that answer 2xx are offered (404, 500 and the refused redirects are not).
+        assert not str(resource.url).endswith(("-missing", "-broken", "-private", "-metadata"))
+    redirected = [r for r in found.resources if str(r.url).endswith("-redirect")]
+    assert redirected
+    assert redirected[0].link is not None
+    assert redirected[0].link.final_url.endswith("-redirect-landing")
+    assert redirected[0].link.page_title
+
+
+async def test_resources_without_search_fail_permanently(fake: FakeLLM) -> None:
+    async with client(fake) as llm:
+        plan = await plan_roadmap(llm, REQ, PlanLimits(max_concepts=4))
+        context = next(iter(concept_contexts(plan.framework).values()))
+        with pytest.raises(SearchError) as caught:
+            await generate_content(llm, ContentKind.resources, REQ, context)
+    assert not caught.value.retryable

@@ -226,6 +226,12 @@ class ContentItem(Base):
             "updated_at",
             postgresql_where=text("status IN ('queued', 'running')"),
         ),
+        Index(
+            "ix_content_items_links_due",
+            text("links_checked_at NULLS FIRST"),
+            "id",
+            postgresql_where=text("kind = 'resources' AND status = 'succeeded'"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = _pk()
@@ -247,6 +253,8 @@ class ContentItem(Base):
     # Id of the task message holding the claim (see RoadmapJob.claim_token).
     claim_token: Mapped[str | None] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # When the resource links of this (resources) item were last checked as a whole.
+    links_checked_at: Mapped[datetime | None]
 
 
 class ContentResult(Base):

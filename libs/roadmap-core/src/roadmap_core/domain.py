@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Self
 
@@ -231,6 +232,40 @@ class ResourceList(LLMModel):
     resources: list[Resource] = Field(min_length=1, max_length=20)
 
 
+class LinkStatus(StrEnum):
+    ok = "ok"  # answered 2xx when last checked
+    dead = "dead"  # failed a re-check and no replacement was found
+
+
+class LinkCheck(BaseModel):
+    """What the link checker saw when it last fetched a resource's URL."""
+
+    status: LinkStatus
+    checked_at: datetime
+    http_status: int | None = Field(description="status of the last hop (none: no answer)")
+    final_url: str = Field(description="where the redirects ended")
+    content_type: str | None = None
+    page_title: str | None = Field(default=None, description="the page's <title>, if HTML")
+    error: str | None = Field(default=None, description="why the last check failed")
+
+
+class CheckedResource(Resource):
+    """A resource the model chose among checked search results, with its check."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    # None only in content stored before links were searched and checked.
+    link: LinkCheck | None = None
+
+
+class CheckedResourceList(BaseModel):
+    """The stored resources of a concept: where they were found and how they checked."""
+
+    resources: list[CheckedResource] = Field(max_length=20)
+    search_query: str | None = None
+    search_provider: str | None = None
+
+
 class QuestionType(StrEnum):
     single_choice = "single_choice"
     multiple_choice = "multiple_choice"
@@ -273,8 +308,15 @@ class Quiz(LLMModel):
         return self
 
 
+# What the model is asked for, per kind.
 CONTENT_MODELS: dict[ContentKind, type[LLMModel]] = {
     ContentKind.tutorial: Tutorial,
     ContentKind.resources: ResourceList,
+    ContentKind.quiz: Quiz,
+}
+# What is stored per kind: resources are stored with their checks (CheckedResourceList).
+STORED_CONTENT_MODELS: dict[ContentKind, type[BaseModel]] = {
+    ContentKind.tutorial: Tutorial,
+    ContentKind.resources: CheckedResourceList,
     ContentKind.quiz: Quiz,
 }

@@ -268,3 +268,40 @@ class LogShipSettings(CommonSettings):
     log_buffer_max: int = Field(default=100_000, ge=100)
     log_details_max_bytes: int = Field(default=8192, ge=256)
     log_retention_days: int = Field(default=30, ge=1)
+
+
+class SearchProviderName(StrEnum):
+    brave = "brave"
+    searxng = "searxng"
+
+
+class SearchSettings(CommonSettings):
+    """Web search for resources and the link checker (``roadmap_core.search``)."""
+
+    search_provider: SearchProviderName | None = None
+    # Brave Search's subscription token (a secret: never logged, never in an error).
+    search_api_key: SecretStr | None = None
+    # SearXNG's address (required for it); for Brave, a different API host (tests).
+    search_base_url: str | None = None
+    search_results: int = Field(default=10, ge=1, le=20, description="results asked per query")
+    search_timeout_s: float = Field(default=10.0, gt=0, le=60)
+    link_check_concurrency: int = Field(default=10, ge=1, le=100)
+    link_check_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    # Connect to 127.0.0.0/8 and ::1 (the dev stack's and tests' fake pages); refused in
+    # production. Private, link-local and metadata addresses stay refused either way.
+    link_check_allow_loopback: bool = False
+    # The reconciler re-checks stored resources older than this, a batch per pass.
+    link_recheck_interval_s: float = Field(default=7 * 24 * 3600.0, ge=1, le=365 * 24 * 3600)
+    link_recheck_batch: int = Field(default=20, ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _search_complete(self) -> Self:
+        if self.search_provider is SearchProviderName.brave:
+            key = self.search_api_key.get_secret_value() if self.search_api_key else ""
+            if key.strip().lower() in PLACEHOLDER_SECRETS:
+                raise ValueError("SEARCH_API_KEY must be set for SEARCH_PROVIDER=brave")
+        if self.search_provider is SearchProviderName.searxng and not self.search_base_url:
+            raise ValueError("SEARCH_BASE_URL must be set for SEARCH_PROVIDER=searxng")
+        if self.is_production and self.link_check_allow_loopback:
+            raise ValueError("LINK_CHECK_ALLOW_LOOPBACK is for the dev stack and tests only")
+        return self

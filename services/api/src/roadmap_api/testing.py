@@ -122,8 +122,14 @@ TUTORIAL = {
 RESOURCES = {
     "resources": [
         {"title": "The Embedded Rust Book", "url": "https://docs.rust-embedded.org/book/",
-         "type": "book", "description": ""}
-    ]
+         "type": "book", "description": "",
+         "link": {"status": "ok", "checked_at": "2026-12-06T12:00:00Z", "http_status": 200,
+                  "final_url": "https://docs.rust-embedded.org/book/",
+                  "content_type": "text/html", "page_title": "Introduction - The Embedded Rust Book",
+                  "error": None}}
+    ],
+    "search_query": "Toolchain Embedded Rust",
+    "search_provider": "brave",
 }  # fmt: skip
 BODIES: dict[ContentKind, dict[str, Any]] = {
     ContentKind.tutorial: TUTORIAL,

@@ -36,6 +36,7 @@ from roadmap_core.logdetails import ItemFailedDetails
 from roadmap_core.logship import emit
 from roadmap_core.pipeline import ConceptContext, Content, concept_contexts, generate_content
 from roadmap_core.progress import ItemEvent, Progress
+from roadmap_core.search import SearchError
 from roadmap_db.models import Concept, ContentItem
 from roadmap_db.repositories import item_results as results
 from roadmap_db.repositories.claims import claim_items, fail_exhausted_items
@@ -175,8 +176,12 @@ async def _attempts(batch: _Batch, item: ContentItem, ledger: UsageLedger) -> It
             return None
         attempt, exc = call.attempt, call.error
         if exc is not None:
-            error = str(exc) if isinstance(exc, LLMError) else f"{type(exc).__name__}: {exc}"
-            retryable = exc.retryable if isinstance(exc, LLMError) else True
+            error = (
+                str(exc)
+                if isinstance(exc, LLMError | SearchError)
+                else f"{type(exc).__name__}: {exc}"
+            )
+            retryable = exc.retryable if isinstance(exc, LLMError | SearchError) else True
             if not retryable:
                 return await _fail(batch, item, ledger, error)
             wait = backoff_s(
@@ -271,6 +276,8 @@ async def _call(
                     job_id=batch.job_id,
                     item_id=item.id,
                     observer=observer,
+                    search=batch.rt.search,
+                    concept_id=item.concept_id,
                 )
         except Exception as exc:
             return _Call(attempt, error=exc)

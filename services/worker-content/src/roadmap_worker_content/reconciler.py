@@ -13,7 +13,9 @@ A pass (see docs/jobs.md, "Reconciler"):
 - items of ``generating`` jobs ``queued`` longer than ``STALE_AGE_S`` or
   ``running`` with an expired lease → ``generate_concepts`` for their concepts
   (the task fails those whose attempts are used up);
-- ``generating`` jobs with no unfinished item → finalised.
+- ``generating`` jobs with no unfinished item → finalised;
+- beside the passes, stored resource links due for a re-check are checked again
+  (``roadmap_worker_content.links``).
 
 Duplicates are harmless: every task claims before it works.
 """
@@ -47,6 +49,8 @@ from roadmap_db.repositories.reconcile import (
 from roadmap_worker_content.events import EventPublisher
 from roadmap_worker_content.fanout import send_concept_batches
 from roadmap_worker_content.finalize import finalize_and_announce
+from roadmap_worker_content.links import RecheckReport, recheck_links_once
+from roadmap_worker_content.runtime import build_search
 from roadmap_worker_content.settings import SERVICE_NAME, ContentWorkerSettings
 
 log = logging.getLogger(__name__)
@@ -219,6 +223,9 @@ async def run_reconciler(
     progress = EventPublisher(redis, settings)
     lock = LeaderLock(lock_engine)
     leading = False
+    search = build_search(settings)
+    # The link re-check runs beside the passes (it waits on web pages; a pass must not).
+    recheck: asyncio.Task[RecheckReport] | None = None
     try:
         while not stop.is_set():
             try:
@@ -230,15 +237,29 @@ async def run_reconciler(
                         on_leadership(leading)
                 if leading:
                     await reconcile_once(db, progress, app, settings)
+                    if search is not None and (recheck is None or recheck.done()):
+                        recheck = asyncio.create_task(recheck_links_once(db, search, settings))
+                        recheck.add_done_callback(_log_failure)
             except Exception:
                 log.exception("reconciler pass failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), settings.reconcile_interval_s)
     finally:
+        if recheck is not None and not recheck.done():
+            recheck.cancel()
+            with contextlib.suppress(BaseException):
+                await recheck
+        if search is not None:
+            await search.aclose()
         await lock.release()
         await db.dispose()
         await lock_engine.dispose()
         await redis.aclose()
+
+
+def _log_failure(task: asyncio.Task[RecheckReport]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("link re-check failed", exc_info=task.exception())
 
 
 class ReconcilerThread:

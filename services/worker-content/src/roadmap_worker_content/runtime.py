@@ -22,6 +22,8 @@ from redis.asyncio import Redis
 
 from roadmap_core.aio import BackgroundLoop
 from roadmap_core.llm.client import LLMClient
+from roadmap_core.pipeline.grounding import ResourceSearch
+from roadmap_core.search import LinkChecker, provider_from_settings
 from roadmap_db.engine import ProcessDatabase
 from roadmap_worker_content.events import EventPublisher
 from roadmap_worker_content.settings import SERVICE_NAME, ContentWorkerSettings
@@ -47,6 +49,8 @@ class Runtime:
     # client's slot turns over without a database round trip), while an item that
     # never got near a call is not charged if the process dies.
     slots: asyncio.Semaphore
+    # Web search and link checks for resources (None: SEARCH_PROVIDER unset, they fail).
+    search: ResourceSearch | None = None
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run ``coro`` on the child's loop and wait; a soft time limit cancels it."""
@@ -88,7 +92,30 @@ async def _build(settings: ContentWorkerSettings, loop: BackgroundLoop) -> Runti
     )
     llm = LLMClient.from_settings(settings, redis=redis, usage_sink=DatabaseUsageSink(db))
     slots = asyncio.Semaphore(2 * settings.llm_concurrency)
-    return Runtime(settings, loop, db, redis, llm, EventPublisher(redis, settings), slots)
+    return Runtime(
+        settings,
+        loop,
+        db,
+        redis,
+        llm,
+        EventPublisher(redis, settings),
+        slots,
+        build_search(settings),
+    )
+
+
+def build_search(settings: ContentWorkerSettings) -> ResourceSearch | None:
+    if settings.search_provider is None:
+        return None
+    return ResourceSearch(
+        provider_from_settings(settings),
+        LinkChecker(
+            allow_loopback=settings.link_check_allow_loopback,
+            concurrency=settings.link_check_concurrency,
+            timeout_s=settings.link_check_timeout_s,
+        ),
+        results=settings.search_results,
+    )
 
 
 def start_runtime(settings: ContentWorkerSettings) -> Runtime:
@@ -103,7 +130,10 @@ def start_runtime(settings: ContentWorkerSettings) -> Runtime:
 
 
 async def _dispose(rt: Runtime) -> None:
-    for close in (rt.llm.aclose, rt.redis.aclose, rt.db.dispose):
+    closers = [rt.llm.aclose, rt.redis.aclose, rt.db.dispose]
+    if rt.search is not None:
+        closers.append(rt.search.aclose)
+    for close in closers:
         try:
             await close()
         except Exception:

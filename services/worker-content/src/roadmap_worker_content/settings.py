@@ -71,6 +71,7 @@ from roadmap_core.settings import (
     LLMSettings,
     LogShipSettings,
     RedisSettings,
+    SearchSettings,
     WorkerMetricsSettings,
 )
 
@@ -78,7 +79,12 @@ SERVICE_NAME = "roadmap-worker-content"
 
 
 class ContentWorkerSettings(
-    DatabaseSettings, RedisSettings, LLMSettings, LogShipSettings, WorkerMetricsSettings
+    DatabaseSettings,
+    RedisSettings,
+    LLMSettings,
+    SearchSettings,
+    LogShipSettings,
+    WorkerMetricsSettings,
 ):
     worker_concurrency: int = Field(default=2, ge=1, le=64)
     worker_max_tasks_per_child: int = Field(default=200, ge=1)

@@ -216,6 +216,10 @@ def start_worker(
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "OPENAI_BASE_URL": llm_base_url,
+        # The fake LLM's process also serves the fake web search and its pages.
+        "SEARCH_PROVIDER": "searxng",
+        "SEARCH_BASE_URL": llm_base_url.removesuffix("/v1") + "/search-fake",
+        "LINK_CHECK_ALLOW_LOOPBACK": "true",
         "WORKER_CONCURRENCY": str(concurrency),
         **(env or {}),
     }

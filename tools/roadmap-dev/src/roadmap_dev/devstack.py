@@ -37,6 +37,7 @@ from roadmap_dev.errors import (
     StackFailedError,
     StaleDataError,
 )
+from roadmap_dev.fake_search import search_env
 from roadmap_dev.paths import Layout
 from roadmap_dev.stack import Child, ChildSpec, Output, Supervisor, process_start_time
 from roadmap_devservers.embedded import EmbeddedPostgres, EmbeddedRedis, remove_data_dir
@@ -488,6 +489,8 @@ class DevStack:
         base_url = f"http://{opts.host}:{port}/v1"
         env["OPENAI_BASE_URL"] = base_url
         env["OPENAI_API_KEY"] = "local-fake-llm"  # the SDK insists on a key; the fake ignores it
+        if env_value("SEARCH_PROVIDER") is None:
+            env.update(search_env(base_url))
         return (
             f"fake LLM at {base_url} — OPENAI_API_KEY is not set, so no real model is called "
             f"(latency {opts.fake_latency_ms} ms, fault rate {opts.fake_fault_rate})"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from roadmap_core.domain import ContentKind, ItemStatus, JobStatus
@@ -79,6 +79,10 @@ async def save_item_result(
                 instructions=None,
                 claim_token=None,
                 updated_at=func.now(),
+                # Resources are checked just before they are stored.
+                links_checked_at=case(
+                    (ContentItem.kind == ContentKind.resources, func.now()), else_=None
+                ),
             )
             .returning(ContentItem.version)
             .execution_options(synchronize_session=False)

@@ -13,6 +13,7 @@ from roadmap_core.pipeline.content import (
     generate_content,
 )
 from roadmap_core.pipeline.context import ConceptContext, concept_context, concept_contexts
+from roadmap_core.pipeline.grounding import ResourceSearch
 from roadmap_core.pipeline.limits import PlanLimits
 from roadmap_core.pipeline.observer import PipelineObserver, StepOutcome, observe_step
 from roadmap_core.pipeline.planning import (
@@ -32,6 +33,7 @@ __all__ = [
     "PipelineObserver",
     "PlanLimits",
     "PlanResult",
+    "ResourceSearch",
     "StepOutcome",
     "analyze_intent",
     "concept_context",

@@ -10,6 +10,7 @@ import uuid
 from typing import Final
 
 from roadmap_core.domain import (
+    CheckedResourceList,
     ContentKind,
     JobStep,
     Quiz,
@@ -21,16 +22,18 @@ from roadmap_core.llm.client import CallContext, LLMClient
 from roadmap_core.llm.templates import PromptName, render_messages
 from roadmap_core.logdetails import StepInfo
 from roadmap_core.pipeline.context import ConceptContext
+from roadmap_core.pipeline.grounding import ResourceSearch, choose_checked, find_sources
 from roadmap_core.pipeline.observer import PipelineObserver, observe_step
 
-Content = Tutorial | ResourceList | Quiz
+Content = Tutorial | CheckedResourceList | Quiz
 
 _PROMPTS: Final[dict[ContentKind, PromptName]] = {
     ContentKind.tutorial: PromptName.tutorial,
     ContentKind.resources: PromptName.resources,
     ContentKind.quiz: PromptName.quiz,
 }
-_MODELS: Final[dict[ContentKind, type[Content]]] = {
+# What the model is asked for (resources: its choice among the sources, checked after).
+_MODELS: Final[dict[ContentKind, type[Tutorial | ResourceList | Quiz]]] = {
     ContentKind.tutorial: Tutorial,
     ContentKind.resources: ResourceList,
     ContentKind.quiz: Quiz,
@@ -52,14 +55,23 @@ async def generate_content(
     job_id: uuid.UUID | None = None,
     item_id: uuid.UUID | None = None,
     observer: PipelineObserver | None = None,
+    search: ResourceSearch | None = None,
+    concept_id: uuid.UUID | None = None,
 ) -> Content:
-    """Generate one content item of ``kind`` for the concept described by ``context``."""
+    """Generate one content item of ``kind`` for the concept described by ``context``.
+
+    Resources need ``search``: the model chooses among search results that passed the
+    link check, and whatever URL it returns that is not one of them is dropped.
+    """
     async with observe_step(
         observer,
         JobStep.content_generation,
         StepInfo(content_kind=kind, concept=context.concept.id),
     ):
-        return await llm.structured(
+        sources = None
+        if kind is ContentKind.resources:
+            sources = await find_sources(search, context, job_id=job_id, concept_id=concept_id)
+        value = await llm.structured(
             _MODELS[kind],
             render_messages(
                 _PROMPTS[kind],
@@ -67,7 +79,13 @@ async def generate_content(
                 request=request,
                 context=context,
                 instructions=(instructions or "").strip() or None,
+                sources=sources.offered if sources else [],
             ),
             ctx=CallContext(content_step(kind), job_id=job_id, item_id=item_id),
             model=llm.settings.content_model,
         )
+        if sources is not None:
+            assert isinstance(value, ResourceList)
+            return choose_checked(value, sources, context, job_id=job_id, concept_id=concept_id)
+        assert not isinstance(value, ResourceList)
+        return value

@@ -18,11 +18,12 @@ from pydantic import (
 
 from roadmap_api.roadmaps.schemas import Links
 from roadmap_core.domain import (
+    CheckedResource,
+    CheckedResourceList,
     ContentKind,
     ItemStatus,
     LearnerStatus,
     QuestionType,
-    ResourceList,
     Tutorial,
 )
 from roadmap_core.text import STORABLE
@@ -43,8 +44,21 @@ class TutorialVersion(_Version):
     body: Tutorial
 
 
+class Resource(CheckedResource):
+    """A learning resource chosen from web search results, with its link check."""
+
+
+class ResourceList(CheckedResourceList):
+    # The names the contract has always used for these shapes (the domain's are longer).
+    resources: list[Resource] = Field(max_length=20)
+
+
 class ResourcesVersion(_Version):
-    body: ResourceList
+    body: ResourceList = Field(
+        description="resources chosen from web search results, each with its link check"
+        " (`link`: `ok` or `dead`, HTTP status, final URL, content type, page title,"
+        " `checked_at`; null only for content stored before links were checked)"
+    )
 
 
 class QuizQuestionOut(BaseModel):

@@ -343,6 +343,8 @@ _RESOURCE_SHAPES: Final = [
 
 
 def resources(facts: PromptFacts, rng: random.Random) -> dict[str, Any]:
+    if facts.sources:
+        return _chosen_resources(facts, rng)
     topic = topic_of(facts.goal)
     title = facts.concept_title or topic
     topic_slug, concept_slug = slug(topic), facts.concept_id or slug(title)
@@ -361,6 +363,36 @@ def resources(facts: PromptFacts, rng: random.Random) -> dict[str, Any]:
                 ),
             }
         )
+    return {"resources": items}
+
+
+_SOURCE_TYPES: Final = ("documentation", "article", "video", "course", "exercise", "other")
+
+
+def _chosen_resources(facts: PromptFacts, rng: random.Random) -> dict[str, Any]:
+    """Like a model given search results: picks most of them, and, as models do now and
+    then, adds one URL that was not offered (the pipeline must drop it)."""
+    title = facts.concept_title or topic_of(facts.goal)
+    picked = facts.sources[: max(1, min(len(facts.sources), rng.randint(3, 5)))]
+    items = [
+        {
+            "title": source_title[:200],
+            "url": url,
+            "type": _SOURCE_TYPES[i % len(_SOURCE_TYPES)],
+            "description": _t(
+                facts, f"Helps with {title}: {source_title}."[:300], f"帮助你学习{title}。"
+            ),
+        }
+        for i, (url, source_title) in enumerate(picked)
+    ]
+    items.append(
+        {
+            "title": _t(facts, f"{title} — further reading", f"{title}延伸阅读")[:200],
+            "url": f"https://invented.example.com/{slug(title)}",
+            "type": "article",
+            "description": _t(facts, "A page the model made up.", "模型编造的页面。"),
+        }
+    )
     return {"resources": items}
 
 

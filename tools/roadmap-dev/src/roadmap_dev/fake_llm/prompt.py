@@ -40,6 +40,8 @@ class PromptFacts:
     instructions: str | None
     problems: list[str]
     current_framework: dict[str, Any] | None
+    # (url, title) of the search results a resources prompt offers.
+    sources: list[tuple[str, str]]
 
     @property
     def chinese(self) -> bool:
@@ -93,6 +95,10 @@ def parse_prompt(messages: list[dict[str, Any]]) -> PromptFacts:
             line[2:].strip() for line in (problems_text or "").splitlines() if line.startswith("- ")
         ],
         current_framework=current,
+        sources=[
+            (m.group(1), m.group(2).strip())
+            for m in re.finditer(r"^- Source \d+: (\S+)\n\s+Title: (.+)$", user, re.MULTILINE)
+        ],
     )
 
 

@@ -26,6 +26,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from roadmap_dev import fake_search
 from roadmap_dev.fake_llm import generate
 from roadmap_dev.fake_llm.clientpid import PidResolver
 from roadmap_dev.fake_llm.config import FakeConfig, FaultKind, FaultRule
@@ -120,6 +121,8 @@ def create_app(config: FakeConfig | None = None) -> FastAPI:
     state = FakeState(config or FakeConfig())
     app = FastAPI(title="fake-llm", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.fake = state
+    # The dev stack's and tests' web search and result pages (SEARCH_BASE_URL).
+    app.mount(fake_search.MOUNT_PATH, fake_search.create_app())
 
     @app.get("/_fake/health")
     async def health() -> dict[str, Any]:
