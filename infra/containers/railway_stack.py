@@ -121,6 +121,7 @@ class RailwayStack:
             "ADMIN_PASSWORD": secrets.token_urlsafe(18),
             "FLOWER_BASIC_AUTH": f"flower:{secrets.token_urlsafe(12)}",
             "METRICS_TOKEN": secrets.token_urlsafe(24),
+            "SEARCH_API_KEY": f"search-test-{secrets.token_hex(12)}",
         }
         self.containers: dict[str, Any] = {}
         self.started: dict[str, Started] = {}
@@ -166,6 +167,10 @@ class RailwayStack:
                 raise StackError(f"{service}: variable {key} of unknown kind {kind!r}")
         if self.roles.single_image:
             resolved["SERVICE_TYPE"] = SERVICE_TYPES[service]
+        if "SEARCH_BASE_URL" in resolved:
+            # Test-only: the fake search's pages sit on this stack's private network, which
+            # the link checker refuses everywhere else.
+            resolved["LINK_CHECK_ALLOW_HOSTS"] = self.host("fake-llm")
         return resolved
 
     def _reference(self, address: str, output: str) -> str:
@@ -180,6 +185,9 @@ class RailwayStack:
     def _preserved(self, key: str) -> str:
         if key == "OPENAI_BASE_URL":
             return f"http://{self.host('fake-llm')}:{FAKE_LLM_PORT}/v1"
+        # The fake LLM's container also serves a fake web search (Brave's API) and its pages.
+        if key == "SEARCH_BASE_URL":
+            return f"http://{self.host('fake-llm')}:{FAKE_LLM_PORT}/search-fake"
         if key not in self.secrets:
             raise StackError(f"no test value for the preserved variable {key}")
         return self.secrets[key]

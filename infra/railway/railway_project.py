@@ -237,6 +237,11 @@ def build_project(ctx: Any = None, options: Options | None = None) -> Project:
             "OPENAI_API_KEY": preserve(),
             # Only for an OpenAI-compatible endpoint other than OpenAI's; set it here.
             "OPENAI_BASE_URL": preserve(),
+            # Web search for resources (Brave Search's API; its key set once, like every
+            # secret). SEARCH_BASE_URL only for another host speaking Brave's API.
+            "SEARCH_PROVIDER": "brave",
+            "SEARCH_API_KEY": preserve(),
+            "SEARCH_BASE_URL": preserve(),
             "WORKER_CONCURRENCY": "2",
             "WORKER_MAX_TASKS_PER_CHILD": "200",
             "SOFT_SHUTDOWN_TIMEOUT_S": str(CONTENT_SOFT_SHUTDOWN_S),

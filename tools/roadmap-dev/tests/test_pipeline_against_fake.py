@@ -219,22 +219,21 @@ async def test_content_kinds_of_a_concept_run_concurrently(fake: FakeLLM) -> Non
 
     from roadmap_core.pipeline import generate_content
 
+    # Tutorials and quizzes: a resources call starts only after its search and link
+    # checks, so whether it overlaps the others would depend on the machine's load.
     fake.configure(latency_ms=200)
     async with client(fake) as llm:
         plan = await plan_roadmap(llm, REQ, PlanLimits(max_concepts=4))
         fake.reset()
-        contexts = list(concept_contexts(plan.framework).values())[:2]
-        search = grounded_search(fake)
-        try:
-            await asyncio.gather(
-                *(
-                    generate_content(llm, kind, REQ, ctx, search=search)
-                    for ctx in contexts
-                    for kind in ContentKind
-                )
+        contexts = list(concept_contexts(plan.framework).values())[:3]
+        assert len(contexts) == 3
+        await asyncio.gather(
+            *(
+                generate_content(llm, kind, REQ, ctx)
+                for ctx in contexts
+                for kind in (ContentKind.tutorial, ContentKind.quiz)
             )
-        finally:
-            await search.aclose()
+        )
     assert max(e["in_flight"] for e in fake.requests()) == 6
 
 

@@ -290,9 +290,19 @@ class SearchSettings(CommonSettings):
     # Connect to 127.0.0.0/8 and ::1 (the dev stack's and tests' fake pages); refused in
     # production. Private, link-local and metadata addresses stay refused either way.
     link_check_allow_loopback: bool = False
+    # Host names (exact) whose addresses the checker does not classify: the container
+    # tests' fake search on its private network. Empty in every real deployment.
+    link_check_allow_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # The reconciler re-checks stored resources older than this, a batch per pass.
     link_recheck_interval_s: float = Field(default=7 * 24 * 3600.0, ge=1, le=365 * 24 * 3600)
     link_recheck_batch: int = Field(default=20, ge=1, le=1000)
+
+    @field_validator("link_check_allow_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [h.strip().lower() for h in value.split(",") if h.strip()]
+        return value
 
     @model_validator(mode="after")
     def _search_complete(self) -> Self:

@@ -111,6 +111,7 @@ def build_search(settings: ContentWorkerSettings) -> ResourceSearch | None:
         provider_from_settings(settings),
         LinkChecker(
             allow_loopback=settings.link_check_allow_loopback,
+            allow_hosts=frozenset(settings.link_check_allow_hosts),
             concurrency=settings.link_check_concurrency,
             timeout_s=settings.link_check_timeout_s,
         ),

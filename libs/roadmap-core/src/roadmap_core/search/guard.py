@@ -33,9 +33,12 @@ class BlockedAddress(httpcore2.ConnectError):
 
 
 class GuardedBackend(httpcore2.AsyncNetworkBackend):
-    def __init__(self, *, allow_loopback: bool = False) -> None:
+    def __init__(
+        self, *, allow_loopback: bool = False, allow_hosts: frozenset[str] = frozenset()
+    ) -> None:
         self._inner = AutoBackend()
         self.allow_loopback = allow_loopback
+        self.allow_hosts = allow_hosts
 
     async def resolve(self, host: str, port: int) -> str:
         """The address to connect to; raises :class:`BlockedAddress` if any answer is refused."""
@@ -48,6 +51,8 @@ class GuardedBackend(httpcore2.AsyncNetworkBackend):
         addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
         if not addresses:
             raise httpcore2.ConnectError(f"cannot resolve {host}")
+        if host.lower() in self.allow_hosts:
+            return addresses[0]
         # Every answer must be allowed: a name resolving to one public and one private
         # address is refused, whichever the resolver would have put first.
         for address in addresses:
@@ -95,11 +100,12 @@ class GuardedTransport(httpx2.AsyncHTTPTransport):
         self,
         *,
         allow_loopback: bool = False,
+        allow_hosts: frozenset[str] = frozenset(),
         max_connections: int = 20,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         super().__init__(trust_env=False)
-        self.backend = GuardedBackend(allow_loopback=allow_loopback)
+        self.backend = GuardedBackend(allow_loopback=allow_loopback, allow_hosts=allow_hosts)
         # httpx2 builds its pool without a backend hook; the pool is replaced with one that
         # has it (the transport's request handling only uses the pool's public interface).
         self._pool = httpcore2.AsyncConnectionPool(

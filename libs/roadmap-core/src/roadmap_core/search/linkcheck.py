@@ -65,6 +65,7 @@ class LinkChecker:
         self,
         *,
         allow_loopback: bool = False,
+        allow_hosts: frozenset[str] = frozenset(),
         concurrency: int = 10,
         timeout_s: float = 5.0,
         max_redirects: int = 5,
@@ -78,6 +79,7 @@ class LinkChecker:
         self._client = httpx2.AsyncClient(
             transport=GuardedTransport(
                 allow_loopback=allow_loopback,
+                allow_hosts=allow_hosts,
                 max_connections=concurrency,
                 ssl_context=httpx2.create_ssl_context(),
             ),

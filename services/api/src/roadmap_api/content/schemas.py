@@ -19,7 +19,6 @@ from pydantic import (
 from roadmap_api.roadmaps.schemas import Links
 from roadmap_core.domain import (
     CheckedResource,
-    CheckedResourceList,
     ContentKind,
     ItemStatus,
     LearnerStatus,
@@ -48,9 +47,12 @@ class Resource(CheckedResource):
     """A learning resource chosen from web search results, with its link check."""
 
 
-class ResourceList(CheckedResourceList):
-    # The names the contract has always used for these shapes (the domain's are longer).
+class ResourceList(BaseModel):
+    """A concept's resources (the contract's name for the domain's CheckedResourceList)."""
+
     resources: list[Resource] = Field(max_length=20)
+    search_query: str | None = Field(default=None, description="the web search they came from")
+    search_provider: str | None = Field(default=None, description="`brave` or `searxng`")
 
 
 class ResourcesVersion(_Version):
