@@ -35,6 +35,7 @@ BENCHES: tuple[Bench, ...] = (
     Bench(7, "footprint", "Footprint: memory per service", "footprint.py", "bench"),
     Bench(8, "scale", "Scale-out: content workers and API processes", "scale.py", "bench"),
     Bench(9, "images", "Images: size and start to healthy", "images.py", "containers"),
+    Bench(10, "links", "Links: link checking's share of a concept's generation", "links.py", "content worker"),
     Bench(11, "web", "Web UI: page render time, JavaScript, idle memory", "web.py", "web"),
     Bench(12, "chat", "Mentor chat: time to first token", "chat.py", "chat"),
 )  # fmt: skip

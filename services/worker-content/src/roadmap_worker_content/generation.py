@@ -29,12 +29,13 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from roadmap_core.domain import ItemStatus, JobStatus, LogLevel, RoadmapRequest
+from roadmap_core.domain import ContentKind, ItemStatus, JobStatus, LogLevel, RoadmapRequest
 from roadmap_core.llm.errors import LLMError
 from roadmap_core.llm.usage import UsageTotals, usage_scope
 from roadmap_core.logdetails import ItemFailedDetails
 from roadmap_core.logship import emit
 from roadmap_core.pipeline import ConceptContext, Content, concept_contexts, generate_content
+from roadmap_core.pipeline.grounding import Sources, find_sources
 from roadmap_core.progress import ItemEvent, Progress
 from roadmap_core.search import SearchError
 from roadmap_db.models import Concept, ContentItem
@@ -262,9 +263,23 @@ async def _call(
     # that also checks the job is still generating and the item still ours: a cancel
     # stops spending here, and items further back are not charged if we die.
     async with batch.rt.slots:
+        # Resources search and check their links first: the attempt's job-status check
+        # must come right before the LLM call (a cancel stops spending there), not before
+        # a web search. A failed search still costs the attempt it would have been part of.
+        sources: Sources | None = None
+        search_error: Exception | None = None
+        if item.kind is ContentKind.resources:
+            try:
+                sources = await find_sources(
+                    batch.rt.search, context, job_id=batch.job_id, concept_id=item.concept_id
+                )
+            except Exception as exc:
+                search_error = exc
         attempt, left = await _begin_attempt(batch, item)
         if attempt is None:
             return _Call(None, attempts_left=left)
+        if search_error is not None:
+            return _Call(attempt, error=search_error)
         try:
             with usage_scope() as usage:
                 value = await generate_content(
@@ -278,6 +293,7 @@ async def _call(
                     observer=observer,
                     search=batch.rt.search,
                     concept_id=item.concept_id,
+                    sources=sources,
                 )
         except Exception as exc:
             return _Call(attempt, error=exc)

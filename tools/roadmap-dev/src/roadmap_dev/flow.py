@@ -26,7 +26,13 @@ from rich.tree import Tree
 
 from roadmap_client import ApiError, RoadmapClient, concepts_of
 from roadmap_client.client import ContentKind
-from roadmap_client.models import ConceptNode, QuizItem, RoadmapDetail, TutorialItem
+from roadmap_client.models import (
+    ConceptNode,
+    QuizItem,
+    ResourcesItem,
+    RoadmapDetail,
+    TutorialItem,
+)
 
 DEFAULT_GOAL = "Learn Python for data analysis"
 STATUS_MARK = {
@@ -204,6 +210,39 @@ def tutorial_excerpt(client: RoadmapClient, roadmap: RoadmapDetail) -> Panel | N
     )
 
 
+def checked_resources(client: RoadmapClient, roadmap: RoadmapDetail) -> Panel | None:
+    """The first concept's resources: found by web search, each with its link check."""
+    concept = _first_with(roadmap, "resources")
+    if concept is None:
+        return None
+    item = client.get_concept(roadmap.id, concept.id).content.get("resources")
+    if not isinstance(item, ResourcesItem) or item.result is None:
+        return None
+    body = item.result.body
+    lines = [
+        Text(f"searched {body.search_provider or '?'}: {body.search_query or '?'}", style="bold")
+    ]
+    for resource in body.resources[:3]:
+        link = resource.link
+        lines.append(Text(f"{resource.title} ({resource.type})"))
+        lines.append(Text(f"  {resource.url}", style="cyan"))
+        if link is not None:
+            checked = link.checked_at.strftime("%H:%M:%S")
+            detail = f"  {link.status} · HTTP {link.http_status} · {link.content_type or '?'}"
+            if link.final_url != str(resource.url):
+                detail += f" · ended at {link.final_url}"
+            if link.page_title:
+                detail += f" · “{link.page_title}”"
+            lines.append(
+                Text(
+                    f"{detail} · checked {checked}", style="green" if link.status == "ok" else "red"
+                )
+            )
+    return Panel(
+        Group(*lines), title=f"Resources (checked) — {escape(concept.title)}", expand=False
+    )
+
+
 def quiz_attempt(client: RoadmapClient, roadmap: RoadmapDetail) -> Panel | None:
     """Answer the first quiz (the first option of every question) and show how it went:
     the questions come without their answers; the attempt brings score and explanations."""
@@ -276,11 +315,13 @@ def show(client: RoadmapClient, result: FlowResult, console: Console) -> None:
     roadmap = result.roadmap
     console.print(roadmap_tree(roadmap))
     console.print(LEGEND)
-    for panel in (
+    panels = (
         tutorial_excerpt(client, roadmap),
+        checked_resources(client, roadmap),
         quiz_attempt(client, roadmap),
         chat_answer(client, roadmap),
-    ):
+    )
+    for panel in panels:
         if panel is not None:
             console.print(panel)
     # Read again: the chat answer's usage counts on the roadmap too.

@@ -22,7 +22,12 @@ from roadmap_core.llm.client import CallContext, LLMClient
 from roadmap_core.llm.templates import PromptName, render_messages
 from roadmap_core.logdetails import StepInfo
 from roadmap_core.pipeline.context import ConceptContext
-from roadmap_core.pipeline.grounding import ResourceSearch, choose_checked, find_sources
+from roadmap_core.pipeline.grounding import (
+    ResourceSearch,
+    Sources,
+    choose_checked,
+    find_sources,
+)
 from roadmap_core.pipeline.observer import PipelineObserver, observe_step
 
 Content = Tutorial | CheckedResourceList | Quiz
@@ -57,19 +62,21 @@ async def generate_content(
     observer: PipelineObserver | None = None,
     search: ResourceSearch | None = None,
     concept_id: uuid.UUID | None = None,
+    sources: Sources | None = None,
 ) -> Content:
     """Generate one content item of ``kind`` for the concept described by ``context``.
 
     Resources need ``search``: the model chooses among search results that passed the
-    link check, and whatever URL it returns that is not one of them is dropped.
+    link check, and whatever URL it returns that is not one of them is dropped. A caller
+    that searched already (the worker does it before counting the attempt, so the LLM
+    call follows the attempt's job-status check at once) passes ``sources``.
     """
     async with observe_step(
         observer,
         JobStep.content_generation,
         StepInfo(content_kind=kind, concept=context.concept.id),
     ):
-        sources = None
-        if kind is ContentKind.resources:
+        if kind is ContentKind.resources and sources is None:
             sources = await find_sources(search, context, job_id=job_id, concept_id=concept_id)
         value = await llm.structured(
             _MODELS[kind],
@@ -79,13 +86,12 @@ async def generate_content(
                 request=request,
                 context=context,
                 instructions=(instructions or "").strip() or None,
-                sources=sources.offered if sources else [],
+                sources=sources.offered if sources and kind is ContentKind.resources else [],
             ),
             ctx=CallContext(content_step(kind), job_id=job_id, item_id=item_id),
             model=llm.settings.content_model,
         )
-        if sources is not None:
-            assert isinstance(value, ResourceList)
+        if isinstance(value, ResourceList):
+            assert sources is not None  # resources always have sources by now
             return choose_checked(value, sources, context, job_id=job_id, concept_id=concept_id)
-        assert not isinstance(value, ResourceList)
         return value
