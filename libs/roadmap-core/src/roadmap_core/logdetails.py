@@ -146,6 +146,53 @@ class ReconcilerPassDetails(LogDetailsBase):
     finalized: list[uuid.UUID] = Field(description="roadmaps it finished")
 
 
+class ResourceSearchDetails(LogDetailsBase):
+    """A web search for a concept's resources (category `content`)."""
+
+    kind: Literal["resource_search"] = "resource_search"
+    query: str
+    provider: str = Field(description="`brave` or `searxng`")
+    result_count: int = Field(ge=0, description="results the provider returned")
+    concept: str = Field(description="key of the concept in the framework")
+
+
+class DroppedLink(BaseModel):
+    url: str
+    error: str | None = Field(description="why its check failed")
+
+
+class LinkCheckDetails(LogDetailsBase):
+    """The search results of a concept were checked; those that failed were dropped."""
+
+    kind: Literal["link_check"] = "link_check"
+    concept: str = Field(description="key of the concept in the framework")
+    checked: int = Field(ge=0)
+    offered: int = Field(ge=0, description="results that answered, offered to the model")
+    dropped: list[DroppedLink] = Field(max_length=10, description="the first ones dropped")
+
+
+class ResourcesDroppedDetails(LogDetailsBase):
+    """URLs the model returned that were not among the checked results (not stored)."""
+
+    kind: Literal["resources_dropped"] = "resources_dropped"
+    concept: str = Field(description="key of the concept in the framework")
+    urls: list[str] = Field(max_length=10)
+
+
+class LinkRecheckDetails(LogDetailsBase):
+    """The periodic re-check found dead links of a concept's resources."""
+
+    kind: Literal["link_recheck"] = "link_recheck"
+    item_id: uuid.UUID
+    version: int = Field(ge=1, description="the resources version it stored")
+    dead: int = Field(ge=0, description="links that did not answer")
+    replaced: int = Field(ge=0, description="of those, replaced from a new search")
+    query: str | None = Field(default=None, description="the search for replacements")
+    provider: str | None = None
+    result_count: int | None = Field(default=None, ge=0)
+    error: str | None = Field(default=None, description="why the search failed")
+
+
 class ApiActionDetails(LogDetailsBase):
     """An action of a user through the API (category `api`)."""
 
@@ -215,6 +262,10 @@ LogDetails = Annotated[
     | JobCancelledDetails
     | RetryStartedDetails
     | ReconcilerPassDetails
+    | ResourceSearchDetails
+    | LinkCheckDetails
+    | ResourcesDroppedDetails
+    | LinkRecheckDetails
     | RoadmapSubmittedDetails
     | RoadmapCancelledDetails
     | RoadmapDeletedDetails

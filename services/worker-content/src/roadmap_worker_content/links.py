@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pydantic import AnyHttpUrl, ValidationError
 
@@ -26,6 +27,7 @@ from roadmap_core.domain import (
     LogLevel,
     ResourceType,
 )
+from roadmap_core.logdetails import LinkRecheckDetails
 from roadmap_core.logship import emit
 from roadmap_core.pipeline.grounding import ResourceSearch, Source, check_results
 from roadmap_core.search import SearchError
@@ -52,7 +54,8 @@ class _Outcome:
     replaced: int = 0
     # Links that were fine at the last check and are not now: worth a new version.
     newly_dead: int = 0
-    searched: dict[str, object] = field(default_factory=dict)
+    # The search for replacements: query, provider, result_count or error.
+    searched: dict[str, Any] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
@@ -159,13 +162,13 @@ async def recheck_links_once(
                 level=LogLevel.warning if outcome.replaced < outcome.dead else LogLevel.info,
                 category=LogCategory.content,
                 step=STEP,
-                details={
-                    "item_id": str(item.item_id),
-                    "version": version,
-                    "dead": outcome.dead,
-                    "replaced": outcome.replaced,
+                details=LinkRecheckDetails(
+                    item_id=item.item_id,
+                    version=version,
+                    dead=outcome.dead,
+                    replaced=outcome.replaced,
                     **outcome.searched,
-                },
+                ),
             )
     if report.items:
         log.info("link re-check: %s", report)

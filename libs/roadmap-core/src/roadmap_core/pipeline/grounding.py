@@ -24,6 +24,12 @@ from roadmap_core.domain import (
     LogCategory,
     ResourceList,
 )
+from roadmap_core.logdetails import (
+    DroppedLink,
+    LinkCheckDetails,
+    ResourcesDroppedDetails,
+    ResourceSearchDetails,
+)
 from roadmap_core.logship import emit
 from roadmap_core.pipeline.context import ConceptContext
 from roadmap_core.search.linkcheck import LinkChecker
@@ -116,12 +122,12 @@ async def find_sources(
         category=LogCategory.content,
         step=LOG_STEP,
         duration_ms=round(searched_ms, 1),
-        details={
-            "query": query,
-            "provider": search.provider.name,
-            "result_count": len(results),
-            "concept": context.concept.id,
-        },
+        details=ResourceSearchDetails(
+            query=query,
+            provider=search.provider.name,
+            result_count=len(results),
+            concept=context.concept.id,
+        ),
     )
     started = time.perf_counter()
     good, dropped = await check_results(search.checker, results)
@@ -132,12 +138,12 @@ async def find_sources(
         category=LogCategory.content,
         step="link_check",
         duration_ms=round((time.perf_counter() - started) * 1000.0, 1),
-        details={
-            "concept": context.concept.id,
-            "checked": len(results),
-            "offered": len(good),
-            "dropped": [{"url": r.url[:300], "error": c.error} for r, c in dropped[:10]],
-        },
+        details=LinkCheckDetails(
+            concept=context.concept.id,
+            checked=len(results),
+            offered=len(good),
+            dropped=[DroppedLink(url=r.url[:300], error=c.error) for r, c in dropped[:10]],
+        ),
     )
     if not good:
         raise SearchError(f"no search result for {query!r} passed the link check", retryable=True)
@@ -186,7 +192,7 @@ def choose_checked(
             concept_id=concept_id,
             category=LogCategory.content,
             step=LOG_STEP,
-            details={"concept": context.concept.id, "urls": invented[:10]},
+            details=ResourcesDroppedDetails(concept=context.concept.id, urls=invented[:10]),
         )
     if not kept:
         raise SearchError("the model chose none of the checked search results", retryable=True)
