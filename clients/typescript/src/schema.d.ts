@@ -942,6 +942,16 @@ export interface components {
          * @enum {string}
          */
         ContentKind: "tutorial" | "resources" | "quiz";
+        /** DroppedLink */
+        DroppedLink: {
+            /** Url */
+            url: string;
+            /**
+             * Error
+             * @description why its check failed
+             */
+            error: string | null;
+        };
         /** FailedItem */
         FailedItem: {
             /**
@@ -1162,6 +1172,138 @@ export interface components {
          * @enum {string}
          */
         Level: "beginner" | "intermediate" | "advanced";
+        /**
+         * LinkCheck
+         * @description What the link checker saw when it last fetched a resource's URL.
+         */
+        LinkCheck: {
+            status: components["schemas"]["LinkStatus"];
+            /**
+             * Checked At
+             * Format: date-time
+             */
+            checked_at: string;
+            /**
+             * Http Status
+             * @description status of the last hop (none: no answer)
+             */
+            http_status: number | null;
+            /**
+             * Final Url
+             * @description where the redirects ended
+             */
+            final_url: string;
+            /** Content Type */
+            content_type?: string | null;
+            /**
+             * Page Title
+             * @description the page's <title>, if HTML
+             */
+            page_title?: string | null;
+            /**
+             * Error
+             * @description why the last check failed
+             */
+            error?: string | null;
+        };
+        /**
+         * LinkCheckDetails
+         * @description The search results of a concept were checked; those that failed were dropped.
+         */
+        LinkCheckDetails: {
+            /**
+             * Trace Id
+             * @description OpenTelemetry trace id of the code that logged the event
+             */
+            trace_id: string | null;
+            /**
+             * Span Id
+             * @description its span id
+             */
+            span_id: string | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "link_check";
+            /**
+             * Concept
+             * @description key of the concept in the framework
+             */
+            concept: string;
+            /** Checked */
+            checked: number;
+            /**
+             * Offered
+             * @description results that answered, offered to the model
+             */
+            offered: number;
+            /**
+             * Dropped
+             * @description the first ones dropped
+             */
+            dropped: components["schemas"]["DroppedLink"][];
+        };
+        /**
+         * LinkRecheckDetails
+         * @description The periodic re-check found dead links of a concept's resources.
+         */
+        LinkRecheckDetails: {
+            /**
+             * Trace Id
+             * @description OpenTelemetry trace id of the code that logged the event
+             */
+            trace_id: string | null;
+            /**
+             * Span Id
+             * @description its span id
+             */
+            span_id: string | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "link_recheck";
+            /**
+             * Item Id
+             * Format: uuid
+             */
+            item_id: string;
+            /**
+             * Version
+             * @description the resources version it stored
+             */
+            version: number;
+            /**
+             * Dead
+             * @description links that did not answer
+             */
+            dead: number;
+            /**
+             * Replaced
+             * @description of those, replaced from a new search
+             */
+            replaced: number;
+            /**
+             * Query
+             * @description the search for replacements
+             */
+            query: string | null;
+            /** Provider */
+            provider: string | null;
+            /** Result Count */
+            result_count: number | null;
+            /**
+             * Error
+             * @description why the search failed
+             */
+            error: string | null;
+        };
+        /**
+         * LinkStatus
+         * @enum {string}
+         */
+        LinkStatus: "ok" | "dead";
         /** Links */
         Links: {
             /** Self */
@@ -1257,7 +1399,7 @@ export interface components {
              * Details
              * @description Structured context of the event, one shape per `kind` (new kinds may be added in a minor version: treat an unknown `kind` like `untyped`). `truncated`: details too large to keep; `untyped`: an event logged before its kind was declared.
              */
-            details: components["schemas"]["LlmCallDetails"] | components["schemas"]["StepStartedDetails"] | components["schemas"]["StepFinishedDetails"] | components["schemas"]["ItemFailedDetails"] | components["schemas"]["PlanStoredDetails"] | components["schemas"]["PlanReadyForReviewDetails"] | components["schemas"]["PlanFailedDetails"] | components["schemas"]["JobFinishedDetails"] | components["schemas"]["JobCancelledDetails"] | components["schemas"]["RetryStartedDetails"] | components["schemas"]["ReconcilerPassDetails"] | components["schemas"]["RoadmapSubmittedDetails"] | components["schemas"]["RoadmapCancelledDetails"] | components["schemas"]["RoadmapDeletedDetails"] | components["schemas"]["ItemsRetriedDetails"] | components["schemas"]["PlanReviewedDetails"] | components["schemas"]["RegenerationRequestedDetails"] | components["schemas"]["ChatMessageReceivedDetails"] | components["schemas"]["ChatAnsweredDetails"] | components["schemas"]["TruncatedDetails"] | components["schemas"]["UntypedDetails"];
+            details: components["schemas"]["LlmCallDetails"] | components["schemas"]["StepStartedDetails"] | components["schemas"]["StepFinishedDetails"] | components["schemas"]["ItemFailedDetails"] | components["schemas"]["PlanStoredDetails"] | components["schemas"]["PlanReadyForReviewDetails"] | components["schemas"]["PlanFailedDetails"] | components["schemas"]["JobFinishedDetails"] | components["schemas"]["JobCancelledDetails"] | components["schemas"]["RetryStartedDetails"] | components["schemas"]["ReconcilerPassDetails"] | components["schemas"]["ResourceSearchDetails"] | components["schemas"]["LinkCheckDetails"] | components["schemas"]["ResourcesDroppedDetails"] | components["schemas"]["LinkRecheckDetails"] | components["schemas"]["RoadmapSubmittedDetails"] | components["schemas"]["RoadmapCancelledDetails"] | components["schemas"]["RoadmapDeletedDetails"] | components["schemas"]["ItemsRetriedDetails"] | components["schemas"]["PlanReviewedDetails"] | components["schemas"]["RegenerationRequestedDetails"] | components["schemas"]["ChatMessageReceivedDetails"] | components["schemas"]["ChatAnsweredDetails"] | components["schemas"]["TruncatedDetails"] | components["schemas"]["UntypedDetails"];
         };
         /** LogPage */
         LogPage: {
@@ -1792,7 +1934,10 @@ export interface components {
             /** Display Name */
             display_name?: string | null;
         };
-        /** Resource */
+        /**
+         * Resource
+         * @description A learning resource chosen from web search results, with its link check.
+         */
         Resource: {
             /** Title */
             title: string;
@@ -1807,17 +1952,97 @@ export interface components {
              * @default
              */
             description?: string;
+            link?: components["schemas"]["LinkCheck"] | null;
         };
-        /** ResourceList */
+        /**
+         * ResourceList
+         * @description A concept's resources (the contract's name for the domain's CheckedResourceList).
+         */
         ResourceList: {
             /** Resources */
             resources: components["schemas"]["Resource"][];
+            /**
+             * Search Query
+             * @description the web search they came from
+             */
+            search_query?: string | null;
+            /**
+             * Search Provider
+             * @description `brave` or `searxng`
+             */
+            search_provider?: string | null;
+        };
+        /**
+         * ResourceSearchDetails
+         * @description A web search for a concept's resources (category `content`).
+         */
+        ResourceSearchDetails: {
+            /**
+             * Trace Id
+             * @description OpenTelemetry trace id of the code that logged the event
+             */
+            trace_id: string | null;
+            /**
+             * Span Id
+             * @description its span id
+             */
+            span_id: string | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "resource_search";
+            /** Query */
+            query: string;
+            /**
+             * Provider
+             * @description `brave` or `searxng`
+             */
+            provider: string;
+            /**
+             * Result Count
+             * @description results the provider returned
+             */
+            result_count: number;
+            /**
+             * Concept
+             * @description key of the concept in the framework
+             */
+            concept: string;
         };
         /**
          * ResourceType
          * @enum {string}
          */
         ResourceType: "article" | "video" | "book" | "course" | "documentation" | "exercise" | "tool" | "other";
+        /**
+         * ResourcesDroppedDetails
+         * @description URLs the model returned that were not among the checked results (not stored).
+         */
+        ResourcesDroppedDetails: {
+            /**
+             * Trace Id
+             * @description OpenTelemetry trace id of the code that logged the event
+             */
+            trace_id: string | null;
+            /**
+             * Span Id
+             * @description its span id
+             */
+            span_id: string | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "resources_dropped";
+            /**
+             * Concept
+             * @description key of the concept in the framework
+             */
+            concept: string;
+            /** Urls */
+            urls: string[];
+        };
         /** ResourcesItem */
         ResourcesItem: {
             status: components["schemas"]["ItemStatus"];
@@ -1860,6 +2085,7 @@ export interface components {
              * Format: date-time
              */
             created_at: string;
+            /** @description resources chosen from web search results, each with its link check (`link`: `ok` or `dead`, HTTP status, final URL, content type, page title, `checked_at`; null only for content stored before links were checked) */
             body: components["schemas"]["ResourceList"];
         };
         /**

@@ -197,6 +197,14 @@ class BestQuizScore(RootModel[float]):
     ]
 
 
+class DroppedLink(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    url: Annotated[str, Field(title="Url")]
+    error: Annotated[str | None, Field(description="why its check failed", title="Error")]
+
+
 class FailedItem(BaseModel):
     model_config = ConfigDict(
         extra="allow",
@@ -324,6 +332,77 @@ class Learning(BaseModel):
             title="Average Best Score",
         ),
     ]
+
+
+class LinkCheckDetails(BaseModel):
+    """
+    The search results of a concept were checked; those that failed were dropped.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    trace_id: Annotated[
+        str | None,
+        Field(
+            description="OpenTelemetry trace id of the code that logged the event",
+            title="Trace Id",
+        ),
+    ]
+    span_id: Annotated[str | None, Field(description="its span id", title="Span Id")]
+    kind: Annotated[Literal["link_check"], Field(title="Kind")]
+    concept: Annotated[
+        str, Field(description="key of the concept in the framework", title="Concept")
+    ]
+    checked: Annotated[int, Field(ge=0, title="Checked")]
+    offered: Annotated[
+        int,
+        Field(
+            description="results that answered, offered to the model",
+            ge=0,
+            title="Offered",
+        ),
+    ]
+    dropped: Annotated[
+        list[DroppedLink],
+        Field(description="the first ones dropped", max_length=10, title="Dropped"),
+    ]
+
+
+class ResultCount(RootModel[int]):
+    root: Annotated[int, Field(ge=0, title="Result Count")]
+
+
+class LinkRecheckDetails(BaseModel):
+    """
+    The periodic re-check found dead links of a concept's resources.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    trace_id: Annotated[
+        str | None,
+        Field(
+            description="OpenTelemetry trace id of the code that logged the event",
+            title="Trace Id",
+        ),
+    ]
+    span_id: Annotated[str | None, Field(description="its span id", title="Span Id")]
+    kind: Annotated[Literal["link_recheck"], Field(title="Kind")]
+    item_id: Annotated[UUID, Field(title="Item Id")]
+    version: Annotated[
+        int, Field(description="the resources version it stored", ge=1, title="Version")
+    ]
+    dead: Annotated[int, Field(description="links that did not answer", ge=0, title="Dead")]
+    replaced: Annotated[
+        int,
+        Field(description="of those, replaced from a new search", ge=0, title="Replaced"),
+    ]
+    query: Annotated[str | None, Field(description="the search for replacements", title="Query")]
+    provider: Annotated[str | None, Field(title="Provider")]
+    result_count: Annotated[ResultCount | None, Field(title="Result Count")]
+    error: Annotated[str | None, Field(description="why the search failed", title="Error")]
 
 
 class Links(BaseModel):
@@ -818,6 +897,57 @@ class RegisterRequest(BaseModel):
     email: Annotated[EmailStr, Field(max_length=320, title="Email")]
     password: Annotated[SecretStr, Field(max_length=128, min_length=1, title="Password")]
     display_name: Annotated[DisplayName | None, Field(title="Display Name")] = None
+
+
+class ResourceSearchDetails(BaseModel):
+    """
+    A web search for a concept's resources (category `content`).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    trace_id: Annotated[
+        str | None,
+        Field(
+            description="OpenTelemetry trace id of the code that logged the event",
+            title="Trace Id",
+        ),
+    ]
+    span_id: Annotated[str | None, Field(description="its span id", title="Span Id")]
+    kind: Annotated[Literal["resource_search"], Field(title="Kind")]
+    query: Annotated[str, Field(title="Query")]
+    provider: Annotated[str, Field(description="`brave` or `searxng`", title="Provider")]
+    result_count: Annotated[
+        int,
+        Field(description="results the provider returned", ge=0, title="Result Count"),
+    ]
+    concept: Annotated[
+        str, Field(description="key of the concept in the framework", title="Concept")
+    ]
+
+
+class ResourcesDroppedDetails(BaseModel):
+    """
+    URLs the model returned that were not among the checked results (not stored).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    trace_id: Annotated[
+        str | None,
+        Field(
+            description="OpenTelemetry trace id of the code that logged the event",
+            title="Trace Id",
+        ),
+    ]
+    span_id: Annotated[str | None, Field(description="its span id", title="Span Id")]
+    kind: Annotated[Literal["resources_dropped"], Field(title="Kind")]
+    concept: Annotated[
+        str, Field(description="key of the concept in the framework", title="Concept")
+    ]
+    urls: Annotated[list[str], Field(max_length=10, title="Urls")]
 
 
 class RetryStartedDetails(BaseModel):
@@ -1899,6 +2029,30 @@ class JobFinishedDetails(BaseModel):
     progress: Progress
 
 
+class LinkCheck(BaseModel):
+    """
+    What the link checker saw when it last fetched a resource's URL.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    status: Annotated[Literal["ok", "dead"], Field(title="LinkStatus")]
+    checked_at: Annotated[AwareDatetime, Field(title="Checked At")]
+    http_status: Annotated[
+        int | None,
+        Field(description="status of the last hop (none: no answer)", title="Http Status"),
+    ]
+    final_url: Annotated[str, Field(description="where the redirects ended", title="Final Url")]
+    content_type: Annotated[str | None, Field(title="Content Type")] = None
+    page_title: Annotated[
+        str | None, Field(description="the page's <title>, if HTML", title="Page Title")
+    ] = None
+    error: Annotated[str | None, Field(description="why the last check failed", title="Error")] = (
+        None
+    )
+
+
 class LogOut(BaseModel):
     model_config = ConfigDict(
         extra="allow",
@@ -1929,6 +2083,10 @@ class LogOut(BaseModel):
         | JobCancelledDetails
         | RetryStartedDetails
         | ReconcilerPassDetails
+        | ResourceSearchDetails
+        | LinkCheckDetails
+        | ResourcesDroppedDetails
+        | LinkRecheckDetails
         | RoadmapSubmittedDetails
         | RoadmapCancelledDetails
         | RoadmapDeletedDetails
@@ -1988,6 +2146,10 @@ class QuizVersion(BaseModel):
 
 
 class Resource(BaseModel):
+    """
+    A learning resource chosen from web search results, with its link check.
+    """
+
     model_config = ConfigDict(
         extra="allow",
     )
@@ -2011,13 +2173,25 @@ class Resource(BaseModel):
     description: Annotated[
         str | None, Field(max_length=4000, pattern="^[^\\u0000]*$", title="Description")
     ] = ""
+    link: LinkCheck | None = None
 
 
 class ResourceList(BaseModel):
+    """
+    A concept's resources (the contract's name for the domain's CheckedResourceList).
+    """
+
     model_config = ConfigDict(
         extra="allow",
     )
-    resources: Annotated[list[Resource], Field(max_length=20, min_length=1, title="Resources")]
+    resources: Annotated[list[Resource], Field(max_length=20, title="Resources")]
+    search_query: Annotated[
+        str | None,
+        Field(description="the web search they came from", title="Search Query"),
+    ] = None
+    search_provider: Annotated[
+        str | None, Field(description="`brave` or `searxng`", title="Search Provider")
+    ] = None
 
 
 class ResourcesVersion(BaseModel):
@@ -2034,7 +2208,12 @@ class ResourcesVersion(BaseModel):
         ),
     ]
     created_at: Annotated[AwareDatetime, Field(title="Created At")]
-    body: ResourceList
+    body: Annotated[
+        ResourceList,
+        Field(
+            description="resources chosen from web search results, each with its link check (`link`: `ok` or `dead`, HTTP status, final URL, content type, page title, `checked_at`; null only for content stored before links were checked)"
+        ),
+    ]
 
 
 class RoadmapPage(BaseModel):

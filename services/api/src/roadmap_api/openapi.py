@@ -33,7 +33,7 @@ from roadmap_core.progress import EVENT_MODELS
 
 # The contract's own version (semantic): a breaking change of the document needs a new
 # major version and a `services/api/CHANGELOG.md` entry (checked by `roadmap openapi --check`).
-API_VERSION = "2.2.0"
+API_VERSION = "2.3.0"
 
 PROBLEM_REF = "#/components/schemas/Problem"
 NO_BACKEND = {"/healthz", "/metrics", "/openapi.json"}

@@ -7,8 +7,8 @@ items that are due (oldest first, never-checked ones first of all) through a sma
 partial index instead of scanning result bodies. Existing resources items start NULL: the
 first passes check (and replace) the links that were written before search grounding.
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-06
 """
 
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0008"
-down_revision: str | None = "0007"
+revision: str = "0009"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
