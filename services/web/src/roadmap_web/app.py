@@ -590,6 +590,7 @@ class Web:
         return JSONResponse({"status": "ready", "js_bytes": self.js_bytes})
 
 
+REVIEW_LOG_WINDOW = 200
 FORM_FIELDS = (
     "goal", "weekly_hours", "level", "deadline", "language", "learning_style", "background",
 )  # fmt: skip
@@ -675,18 +676,14 @@ def concept_count(roadmap: Mapping[str, Any]) -> int:
 
 async def review_history(api: AsyncRoadmapClient, job_id: uuid.UUID) -> list[dict[str, Any]]:
     """The plan's review rounds as the execution log tells them (proposed, approved, changes
-    requested, revised), oldest first."""
-    rounds: list[dict[str, Any]] = []
-    cursor = None
-    for _ in range(5):
-        page = await api.logs(job_id, after=cursor, limit=200)
-        for entry in page.items:
-            if entry.category == "review" or entry.step == "review":
-                rounds.append({"ts": entry.ts, "message": entry.message, "details": entry.details})
-        cursor = page.next_cursor
-        if not cursor:
-            break
-    return rounds
+    requested, revised), oldest first. Planning and review come before any content, so they
+    are among the log's first entries: one page is read, whatever the roadmap's size."""
+    page = await api.logs(job_id, limit=REVIEW_LOG_WINDOW)
+    return [
+        {"ts": entry.ts, "message": entry.message, "details": entry.details}
+        for entry in page.items
+        if entry.category == "review" or entry.step == "review"
+    ]
 
 
 async def concept_context(
