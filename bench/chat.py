@@ -64,6 +64,9 @@ def run(ctx: Context) -> dict[str, Any]:
     idle_p50: list[float] = []
     load_p50: list[float] = []
     load_counts: list[float] = []
+    before_idle_p50: list[float] = []
+    before_load_p50: list[float] = []
+    post_idle_p50: list[float] = []
     raw: dict[str, Any] = {"idle": [], "loaded": []}
     with ctx.stack("chat", StackConfig(fake_latency_ms=LATENCY_MS)) as stack:
         _start_chat_worker(stack)
@@ -72,10 +75,22 @@ def run(ctx: Context) -> dict[str, Any]:
         # Each chat child's first answer pays for its connections (LLM, Redis, Postgres).
         asyncio.run(_ask_many(stack, token, job_id, concept_id, 6, None))
         for _ in range(ctx.repeat):
-            idle = asyncio.run(_ask_many(stack, token, job_id, concept_id, questions, None))
-            loaded = asyncio.run(
-                _under_load(stack, token, job_id, concept_id, questions, concurrent, cap_s)
+            idle_before: list[float] = []
+            idle_posts: list[float] = []
+            load_before: list[float] = []
+            idle = asyncio.run(
+                _ask_many(
+                    stack, token, job_id, concept_id, questions, None, idle_before, idle_posts
+                )
             )
+            loaded = asyncio.run(
+                _under_load(
+                    stack, token, job_id, concept_id, questions, concurrent, cap_s, load_before
+                )
+            )
+            before_idle_p50.append(percentile(idle_before, 50))
+            post_idle_p50.append(percentile(idle_posts, 50))
+            before_load_p50.append(percentile(load_before, 50))
             for samples, p95s, p50s, key in (
                 (idle, idle_p95, idle_p50, "idle"),
                 (loaded, load_p95, load_p50, "loaded"),
@@ -87,11 +102,16 @@ def run(ctx: Context) -> dict[str, Any]:
             load_counts.append(float(len(loaded)))
             stack.check_alive()
 
-    result.figure("chat_ttft_overhead_idle_p50", "ms", idle_p50, "{:.1f}")
-    idle_fig = result.figure("chat_ttft_overhead_idle_p95", "ms", idle_p95, "{:.1f}")
-    result.figure("chat_ttft_overhead_load_p50", "ms", load_p50, "{:.1f}")
-    load_fig = result.figure("chat_ttft_overhead_load_p95", "ms", load_p95, "{:.1f}")
-    result.figure("chat_questions_under_load", "", load_counts, "{:.0f}")
+    result.figure("ttft_overhead_idle_p50", "ms", idle_p50, "{:.1f}")
+    idle_fig = result.figure("ttft_overhead_idle_p95", "ms", idle_p95, "{:.1f}")
+    result.figure("ttft_overhead_load_p50", "ms", load_p50, "{:.1f}")
+    load_fig = result.figure("ttft_overhead_load_p95", "ms", load_p95, "{:.1f}")
+    result.figure("questions_under_load", "", load_counts, "{:.0f}")
+    # Where the share goes: up to the LLM request's arrival at the fake, and the rest (the
+    # fake's own work besides its latency, and the first delta's way back to the client).
+    result.figure("post_to_llm_request_idle_p50", "ms", before_idle_p50, "{:.1f}")
+    result.figure("post_to_llm_request_load_p50", "ms", before_load_p50, "{:.1f}")
+    result.figure("post_response_idle_p50", "ms", post_idle_p50, "{:.1f}")
     result.target(
         "first token p95 idle, minus the fake's latency", f"≤ {IDLE_TARGET_MS:g} ms",
         idle_fig.text(), at_most(idle_p95, IDLE_TARGET_MS),
@@ -151,12 +171,18 @@ async def _ask_many(
     concept_id: str,
     count: int,
     until: asyncio.Event | None,
+    before: list[float] | None = None,
+    posts: list[float] | None = None,
 ) -> list[float]:
-    """Times (ms) from POST to the first delta of each answer, one question at a time."""
+    """Times (ms) from POST to the first delta of each answer, one question at a time;
+    ``before`` gets, per answer, the time from POST to the LLM request's arrival at the
+    fake (the API, the queue and the worker's preparation)."""
     base = f"{stack.api_url}{API}/roadmaps/{job_id}/chat"
     firsts: asyncio.Queue[tuple[str, str, float]] = asyncio.Queue()
     samples: list[float] = []
+    fake = stack.llm_base_url.removesuffix("/v1") + "/_fake/requests"
     async with plain_client(60.0) as client:
+        seen = max((r["seq"] for r in (await client.get(fake)).json()["requests"]), default=0)
 
         async def read() -> None:
             async for event in _events(client, f"{base}/events", token):
@@ -172,7 +198,7 @@ async def _ask_many(
             for i in range(count):
                 if until is not None and until.is_set() and i > 0:
                     break
-                sent = time.perf_counter()
+                sent, sent_wall = time.perf_counter(), time.time()
                 response = await client.post(
                     f"{base}/messages",
                     json={"content": f"Question {i}: how do I practise this?",
@@ -184,6 +210,8 @@ async def _ask_many(
                         f"POST chat answered {response.status_code}: {response.text}"
                     )
                 answer_id = response.json()["answer_id"]
+                if posts is not None:
+                    posts.append((time.perf_counter() - sent) * 1000.0)
                 first = None
                 while True:
                     kind, message_id, at = await asyncio.wait_for(firsts.get(), 60)
@@ -195,6 +223,11 @@ async def _ask_many(
                         break
                 if first is None:
                     raise RuntimeError(f"answer {answer_id} ended without a delta")
+                calls = [r for r in (await client.get(fake, params={"since": seen})).json()[
+                    "requests"] if r.get("stream")]  # fmt: skip
+                seen = max([seen, *(r["seq"] for r in calls)])
+                if calls and before is not None:
+                    before.append((calls[-1]["ts"] - sent_wall) * 1000.0)
                 samples.append((first - sent) * 1000.0)
         finally:
             reader.cancel()
@@ -211,6 +244,7 @@ async def _under_load(
     questions: int,
     count: int,
     cap_s: float,
+    before: list[float],
 ) -> list[float]:
     conn = await asyncpg.connect(stack.fresh.database_url, timeout=10)
     try:
@@ -228,7 +262,7 @@ async def _under_load(
 
         watcher = asyncio.create_task(watch())
         await asyncio.sleep(1.0)  # planning has started: the content worker is busy
-        samples = await _ask_many(stack, token, job_id, concept_id, questions, done)
+        samples = await _ask_many(stack, token, job_id, concept_id, questions, done, before)
         await watcher
     finally:
         await conn.close()
