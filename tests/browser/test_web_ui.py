@@ -183,6 +183,13 @@ def test_hostile_markdown_renders_inert(new_page: Any, web_stack: WebStack) -> N
     assert not [s for s in sources if s and s.strip().lower().startswith("javascript")], sources
     axe_check(page)
 
+    # Any window width: on a phone-sized window nothing runs off to the side.
+    page.set_viewport_size({"width": 360, "height": 740})
+    for path in (f"/roadmaps/{job.id}/concepts/{concept.id}", f"/roadmaps/{job.id}", "/roadmaps"):
+        page.goto(path)
+        overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, (path, overflow)
+
 
 def test_another_users_roadmap_is_the_same_not_found_as_a_missing_one(
     new_page: Any, web_stack: WebStack

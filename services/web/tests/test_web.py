@@ -342,3 +342,27 @@ async def test_asking_the_mentor_posts_the_question_and_follows_its_answer(web: 
         f"/roadmaps/{job}/concepts/{concept}?answer={answer}&after=12-0#mentor"
     )
     assert asked == [{"content": "Why?", "concept_id": str(concept)}]
+
+
+async def test_regenerate_sends_the_chosen_kinds_and_instructions(web: Any) -> None:
+    job, concept = uuid.uuid4(), uuid.uuid4()
+    sent: list[dict[str, Any]] = []
+
+    def regenerate(request: httpx.Request) -> httpx.Response:
+        sent.append(json.loads(request.content))
+        links = {"self": "/x", "events": "/x/events", "logs": "/x/logs"}
+        body = {"id": str(job), "concept_id": str(concept), "kinds": ["quiz"],
+                "status": "generating", "links": links}  # fmt: skip
+        return httpx.Response(202, json=body)
+
+    path = rf"/api/v1/roadmaps/{job}/concepts/{concept}/regenerate"
+    client = web({("POST", path): regenerate})
+    client.cookies.set("rw_session", "tok")
+    token = csrf_of((await client.get("/sign-in")).text)
+    answer = await client.post(
+        f"/roadmaps/{job}/concepts/{concept}/regenerate",
+        data={"csrf_token": token, "kinds": ["quiz", "bogus"], "instructions": " harder "},
+    )
+    assert answer.status_code == 303
+    assert answer.headers["location"] == f"/roadmaps/{job}/concepts/{concept}?regenerating=1"
+    assert sent == [{"kinds": ["quiz"], "instructions": "harder"}]
