@@ -34,6 +34,7 @@ workers in their lifespan.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 from typing import Final
@@ -90,7 +91,6 @@ def setup(service: str, *, celery: bool = False) -> bool:
 
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
-    from opentelemetry.instrumentation.httpx import HTTPX2ClientInstrumentor
     from opentelemetry.instrumentation.logging import LoggingInstrumentor
     from opentelemetry.instrumentation.redis import RedisInstrumentor
 
@@ -99,7 +99,11 @@ def setup(service: str, *, celery: bool = False) -> bool:
     trace.set_tracer_provider(provider)
     AsyncPGInstrumentor().instrument(tracer_provider=provider)  # type: ignore[no-untyped-call]
     RedisInstrumentor().instrument(tracer_provider=provider)
-    HTTPX2ClientInstrumentor().instrument(tracer_provider=provider)
+    if importlib.util.find_spec("httpx2") is not None:
+        # Only with the LLM client installed (roadmap-core[pipeline]: the content worker).
+        from opentelemetry.instrumentation.httpx import HTTPX2ClientInstrumentor
+
+        HTTPX2ClientInstrumentor().instrument(tracer_provider=provider)
     LoggingInstrumentor().instrument(
         tracer_provider=provider,
         set_logging_format=False,
