@@ -152,6 +152,8 @@ def replay_build_stage(dockerfile: Dockerfile, root: Path) -> BuiltEnv:
         elif ins.keyword == "RUN":
             if ins.args.startswith("pip install") and "uv==" in ins.args:
                 continue  # uv is already here
+            if ins.args.startswith("apt-get update"):
+                continue  # the build tools (binutils) are the machine's own
             command = ins.args.replace(image_venv, str(venv))
             result = subprocess.run(
                 ["/bin/sh", "-c", command],
