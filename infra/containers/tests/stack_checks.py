@@ -69,7 +69,8 @@ def published_ports_on_loopback_only(stack: RailwayStack) -> None:
 def stops_on_sigterm_within_draining_time(stack: RailwayStack, service: str) -> None:
     stopped = stack.stop(service)
     assert not stopped.killed, (
-        f"{service} was still running {stopped.draining_s} s after SIGTERM and got SIGKILL:\n"
+        f"{service} exited {stopped.exit_code} (SIGKILL) {stopped.seconds:.1f} s after SIGTERM"
+        f" (draining time {stopped.draining_s} s):\n"
         f"{stack.logs(service)}"
     )
     assert stopped.exit_code == 0, f"{service} exited {stopped.exit_code}:\n{stack.logs(service)}"

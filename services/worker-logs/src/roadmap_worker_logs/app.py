@@ -12,7 +12,9 @@ the worker process by the first task and closed on ``worker_shutdown``.
 
 from __future__ import annotations
 
+import faulthandler
 import logging
+import sys
 from typing import Any
 
 from celery.signals import (
@@ -22,6 +24,7 @@ from celery.signals import (
     worker_process_shutdown,
     worker_ready,
     worker_shutdown,
+    worker_shutting_down,
 )
 from kombu import Exchange, Queue
 
@@ -38,6 +41,12 @@ from roadmap_worker_logs.settings import SERVICE_NAME, LogsWorkerSettings
 from roadmap_worker_logs.tasks import register_tasks
 
 settings = LogsWorkerSettings()
+
+# A cold shutdown has waited out the soft shutdown and joined the pool when Celery announces
+# it; what is left (broker teardown, metrics server, interpreter exit) takes a second or two.
+# A main process still alive this long after writes every thread's stack to stderr, so a
+# shutdown that hangs until the platform's SIGKILL says where it hung.
+SHUTDOWN_STACKS_AFTER_S = 15.0
 
 celery_app = create_celery_app(SERVICE_NAME, settings)
 celery_app.conf.update(
@@ -73,6 +82,14 @@ def _start_main(**_: Any) -> None:
 @worker_ready.connect
 def _main_ready(**_: Any) -> None:
     main_metrics.start()
+
+
+@worker_shutting_down.connect
+def _stacks_if_stuck(how: str = "", **_: Any) -> None:
+    # Sent from the main process's signal handler; a warm shutdown waits for running tasks
+    # (as long as they take), so only a cold one is timed.
+    if how == "Cold":
+        faulthandler.dump_traceback_later(SHUTDOWN_STACKS_AFTER_S, exit=False, file=sys.stderr)
 
 
 @worker_process_init.connect
