@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from roadmap_core.domain import (
+    CheckedResourceList,
     ContentKind,
     IntentAnalysis,
     Quiz,
-    ResourceList,
     RoadmapRequest,
     Tutorial,
 )
@@ -37,6 +37,7 @@ from roadmap_core.pipeline import (
 )
 from roadmap_core.settings import LLMSettings, ModelPrice
 from roadmap_dev.fake_llm import FakeConfig, FakeLLM, fake_llm_server
+from roadmap_dev.fake_search import loopback_search
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 REQ = RoadmapRequest(goal="Learn Kubernetes operations", level="beginner", weekly_hours=5, weeks=8)
@@ -68,17 +69,23 @@ def settings(fake: FakeLLM, **kw: Any) -> LLMSettings:
 async def test_every_structured_output_validates_and_is_recorded(fake: FakeLLM) -> None:
     sink = CollectingSink()
     job, item = uuid.uuid4(), uuid.uuid4()
+    search = loopback_search(fake.base_url)
     async with LLMClient(settings(fake), usage_sink=sink) as llm:
         intent = await analyze_intent(llm, REQ, job_id=job)
         framework = await design_curriculum(llm, REQ, intent, PlanLimits(), job_id=job)
         context = next(iter(concept_contexts(framework).values()))
-        contents = [
-            await generate_content(llm, kind, REQ, context, job_id=job, item_id=item)
-            for kind in ContentKind
-        ]
+        try:
+            contents = [
+                await generate_content(
+                    llm, kind, REQ, context, job_id=job, item_id=item, search=search
+                )
+                for kind in ContentKind
+            ]
+        finally:
+            await search.aclose()
     assert intent.topic == "Kubernetes operations"
     assert validate_framework(framework, REQ, PlanLimits()) == []
-    assert [type(c) for c in contents] == [Tutorial, ResourceList, Quiz]
+    assert [type(c) for c in contents] == [Tutorial, CheckedResourceList, Quiz]
     assert [r.step for r in sink.records] == [
         "intent_analysis",
         "curriculum_design",

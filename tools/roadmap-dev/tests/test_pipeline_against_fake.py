@@ -21,7 +21,6 @@ from roadmap_core.llm import CollectingSink, LLMClient, LLMError, LLMErrorReason
 from roadmap_core.logdetails import StepInfo
 from roadmap_core.pipeline import (
     PlanLimits,
-    ResourceSearch,
     StepOutcome,
     concept_contexts,
     generate_content,
@@ -29,10 +28,10 @@ from roadmap_core.pipeline import (
     revise_framework,
     validate_framework,
 )
-from roadmap_core.search import LinkChecker, SearchError, SearxngSearch
+from roadmap_core.search import SearchError
 from roadmap_core.settings import LLMSettings
 from roadmap_dev.fake_llm import FakeConfig, FakeLLM, fake_llm_server
-from roadmap_dev.fake_search import MOUNT_PATH
+from roadmap_dev.fake_search import MOUNT_PATH, loopback_search
 
 REQ = RoadmapRequest(
     goal="Learn TypeScript for web apps", level="beginner", weekly_hours=6, weeks=10
@@ -237,18 +236,11 @@ async def test_content_kinds_of_a_concept_run_concurrently(fake: FakeLLM) -> Non
     assert max(e["in_flight"] for e in fake.requests()) == 6
 
 
-def grounded_search(fake: FakeLLM) -> ResourceSearch:
-    return ResourceSearch(
-        SearxngSearch(fake.url + MOUNT_PATH, timeout_s=10),
-        LinkChecker(allow_loopback=True, timeout_s=10),
-    )
-
-
 async def test_resources_are_chosen_among_checked_search_results(fake: FakeLLM) -> None:
     async with client(fake) as llm:
         plan = await plan_roadmap(llm, REQ, PlanLimits(max_concepts=4))
         context = next(iter(concept_contexts(plan.framework).values()))
-        search = grounded_search(fake)
+        search = loopback_search(fake.base_url)
         try:
             found = await generate_content(llm, ContentKind.resources, REQ, context, search=search)
         finally:
