@@ -7,6 +7,8 @@
 #                   unless RUN_MIGRATIONS=false, as the old entrypoint did)
 #   celery_logs     Celery worker on the "logs" queue
 #   celery_content  Celery worker on the "content_generation" queue, prefork pool
+#   celery_chat     the content worker's chat role: only the "chat" queue (mentor chat
+#                   answers), CHAT_WORKER_CONCURRENCY prefork children
 #   web             uvicorn serving the web UI (roadmap_web), which calls the API at API_URL
 #   flower          Celery Flower, only with FLOWER_BASIC_AUTH=user:password set
 #   migrate         `roadmap-db migrate` and exit (for a pre-deploy command)
@@ -16,7 +18,7 @@
 # still work here when the new names are not set.
 set -eu
 
-roles="api celery_logs celery_content web flower migrate"
+roles="api celery_logs celery_content celery_chat web flower migrate"
 
 fail() {
     echo "entrypoint: $*" >&2
@@ -50,6 +52,11 @@ case "${SERVICE_TYPE:-}" in
             --max-tasks-per-child "${WORKER_MAX_TASKS_PER_CHILD:-200}" \
             --hostname "content@%h" --without-gossip --without-mingle \
             -- "worker.soft_shutdown_timeout=${SOFT_SHUTDOWN_TIMEOUT_S:-20}"
+        ;;
+    celery_chat)
+        # The launcher reads CHAT_WORKER_CONCURRENCY and SOFT_SHUTDOWN_TIMEOUT_S itself.
+        export REMAP_SIGTERM=SIGQUIT
+        exec roadmap-worker-content chat --without-gossip --without-mingle
         ;;
     web)
         exec uvicorn roadmap_web.app:app --host 0.0.0.0 --port "${PORT:-8000}" \

@@ -36,6 +36,9 @@ ROOT_DIRECTORY = "/"
 API = "roadmap-api"
 WORKER_LOGS = "roadmap-worker-logs"
 WORKER_CONTENT = "roadmap-worker-content"
+# The mentor chat's answers (`chat` queue): the content worker's package and image in a
+# process of its own, so a question never waits behind roadmap generation.
+WORKER_CHAT = "roadmap-worker-chat"
 WEB = "roadmap-web"
 FLOWER = "roadmap-flower"
 
@@ -49,6 +52,9 @@ MIGRATE_COMMAND = "roadmap-db migrate"
 # Railway waits the draining time before SIGKILL. Draining leaves 30 s for the
 # cold shutdown that follows (cancelling, requeueing, closing pools).
 CONTENT_SOFT_SHUTDOWN_S = 30
+# A chat answer is one streamed LLM call (CHAT_MAX_OUTPUT_TOKENS at most); one cut short
+# is claimed again and rewritten from its start, so it gets the same time to finish.
+CHAT_SOFT_SHUTDOWN_S = 30
 LOGS_SOFT_SHUTDOWN_S = 10
 SHUTDOWN_MARGIN_S = 30
 # uvicorn's graceful shutdown (open SSE streams are closed after it).
@@ -69,6 +75,9 @@ CONTENT_START = (
     " --without-gossip --without-mingle"
     ' -- worker.soft_shutdown_timeout=${SOFT_SHUTDOWN_TIMEOUT_S:-20}"'
 )
+# The chat role of the content image: its launcher consumes only `chat`, with
+# CHAT_WORKER_CONCURRENCY children (read from the settings, so nothing to expand here).
+CHAT_START = "roadmap-worker-content chat --without-gossip --without-mingle"
 WEB_START = (
     '/bin/sh -c "exec uvicorn roadmap_web.app:app --host 0.0.0.0 --port ${PORT:-8000}'
     " --workers ${WEB_CONCURRENCY:-1} --proxy-headers"
@@ -119,6 +128,7 @@ class Size:
 SIZES: Mapping[str, Size] = {
     API: Size(replicas=1, vcpu=1, memory_mb=1024),
     WORKER_CONTENT: Size(replicas=1, vcpu=1, memory_mb=1024),
+    WORKER_CHAT: Size(replicas=1, vcpu=1, memory_mb=1024),
     WORKER_LOGS: Size(replicas=1, vcpu=1, memory_mb=512),
     # It idles under 80 MiB (bench/web); pages wait on the API, not on its CPU.
     WEB: Size(replicas=1, vcpu=1, memory_mb=256),
@@ -252,6 +262,32 @@ def build_project(ctx: Any = None, options: Options | None = None) -> Project:
         },
     )
 
+    chat = service(
+        WORKER_CHAT,
+        source=_source(options),
+        root=ROOT_DIRECTORY,
+        # The content worker's image and watch patterns: a change to it redeploys both.
+        build=_service_build(WORKER_CONTENT, "services/worker-content/Dockerfile"),
+        start=CHAT_START,
+        replicas=SIZES[WORKER_CHAT].replicas,
+        deploy=_deploy(WORKER_CHAT, draining_s=CHAT_SOFT_SHUTDOWN_S + SHUTDOWN_MARGIN_S),
+        env={
+            **backing,
+            # The content worker's LLM key, referenced: the secret is set once, there.
+            "OPENAI_API_KEY": content.env.OPENAI_API_KEY,
+            # Only for an OpenAI-compatible endpoint (as on the content worker); a reference
+            # to an unset variable would read as an empty URL, so it is set here too.
+            "OPENAI_BASE_URL": preserve(),
+            "CHAT_WORKER_CONCURRENCY": "4",
+            "SOFT_SHUTDOWN_TIMEOUT_S": str(CHAT_SOFT_SHUTDOWN_S),
+            # One LLM call per answer: a child needs a connection before and after it.
+            "WORKER_DB_POOL_SIZE": "2",
+            "WORKER_DB_MAX_OVERFLOW": "1",
+            # Its metrics port (METRICS_PORT, 9464) answers only the API's scrape token.
+            "METRICS_TOKEN": api.env.METRICS_TOKEN,
+        },
+    )
+
     logs = service(
         WORKER_LOGS,
         source=_source(options),
@@ -295,7 +331,7 @@ def build_project(ctx: Any = None, options: Options | None = None) -> Project:
         },
     )
 
-    resources: list[Service] = [db, cache, api, logs, content, web]
+    resources: list[Service] = [db, cache, api, logs, content, chat, web]
     if options.with_flower:
         resources.append(_flower(options, cache.env.REDIS_URL))
     return project(PROJECT_NAME, resources=resources)

@@ -21,6 +21,7 @@ from infra.railway.tests.railway_testkit import (  # noqa: E402
     ALL_IN_ONE_DOCKERFILE,
     APP_SERVICES,
     DEFINITION,
+    RAILWAY_SERVICES,
     STUB_SOURCE,
     Dockerfile,
     Graph,
@@ -32,6 +33,9 @@ from infra.railway.tests.railway_testkit import (  # noqa: E402
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "app_service" in metafunc.fixturenames:
         metafunc.parametrize("app_service", APP_SERVICES, ids=[s.name for s in APP_SERVICES])
+    if "railway_service" in metafunc.fixturenames:
+        ids = [s.name for s in RAILWAY_SERVICES]
+        metafunc.parametrize("railway_service", RAILWAY_SERVICES, ids=ids)
 
 
 @pytest.fixture(scope="session")
@@ -76,7 +80,7 @@ def dockerfiles() -> dict[str, Dockerfile]:
 def stubs(tmp_path: Path) -> Stubs:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for name in ("roadmap-api", "uvicorn", "celery", "roadmap-db"):
+    for name in ("roadmap-api", "uvicorn", "celery", "roadmap-db", "roadmap-worker-content"):
         script = bin_dir / name
         script.write_text(STUB_SOURCE.format(python=sys.executable))
         script.chmod(0o755)

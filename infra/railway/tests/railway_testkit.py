@@ -53,6 +53,16 @@ APP_SERVICES = tuple(
     for m in WORKSPACE.services()
     if m.service is not None
 )
+# Railway services that run another role of a member's image: same package, Dockerfile,
+# settings and watch patterns, a start command of their own. The mentor chat's answers
+# (`chat` queue) run in their own processes so they never wait behind generation.
+ROLE_SERVICES = {"roadmap-worker-chat": "roadmap-worker-content"}
+RAILWAY_SERVICES = APP_SERVICES + tuple(
+    AppService(role, m.folder, m.package, m.entry, m.settings)
+    for role, member in ROLE_SERVICES.items()
+    for m in APP_SERVICES
+    if m.name == member
+)
 ALL_IN_ONE_DOCKERFILE = REPO / "infra" / "railway" / "Dockerfile"
 # Members no service needs at run time (dev servers, the CLI, ...): never in an image.
 DEV_ONLY_PACKAGES = tuple(

@@ -1,19 +1,21 @@
 """The SERVICE_TYPE entrypoint of the all-roles image, with its commands stubbed.
 
-``roadmap-api``, ``celery`` and ``roadmap-db`` are replaced (through PATH) by scripts
+``roadmap-api``, ``celery``, ``roadmap-worker-content`` and ``roadmap-db`` are replaced (through PATH) by scripts
 that record their argv, so each role is checked for the exact command it starts.
 """
 
 from __future__ import annotations
 
+import shlex
 import subprocess
+from types import ModuleType
 
 import pytest
 
 from infra.railway.tests.railway_testkit import REPO, Dockerfile, Stubs
 
 ENTRYPOINT = REPO / "infra" / "railway" / "entrypoint.sh"
-ROLES = ("api", "celery_logs", "celery_content", "flower", "migrate")
+ROLES = ("api", "celery_logs", "celery_content", "celery_chat", "flower", "migrate")
 
 
 def run(stubs: Stubs, **env: str) -> subprocess.CompletedProcess[str]:
@@ -72,6 +74,19 @@ def test_each_role_starts_what_its_own_image_starts(
         assert call["env"]["REMAP_SIGTERM"] == "SIGQUIT"
 
 
+def test_the_chat_role_starts_what_the_chat_service_starts(
+    stubs: Stubs, definition: ModuleType
+) -> None:
+    """The chat worker has no image of its own: the role runs the Railway service's start
+    command (the content image with the launcher's chat role)."""
+    result = run(stubs, SERVICE_TYPE="celery_chat", CHAT_WORKER_CONCURRENCY="6")
+    assert result.returncode == 0, result.stderr
+    (call,) = stubs.calls()
+    assert [call["cmd"], *call["argv"]] == shlex.split(definition.CHAT_START)
+    assert call["argv"][0] == "chat"
+    assert call["env"]["REMAP_SIGTERM"] == "SIGQUIT"
+
+
 def test_api_migrates_first_by_default(stubs: Stubs) -> None:
     result = run(stubs, SERVICE_TYPE="api")
     assert result.returncode == 0, result.stderr
@@ -96,9 +111,9 @@ def test_run_migrations_rejects_an_unclear_value(stubs: Stubs) -> None:
 
 
 def test_workers_never_migrate(stubs: Stubs) -> None:
-    for role in ("celery_logs", "celery_content"):
+    for role in ("celery_logs", "celery_content", "celery_chat"):
         assert run(stubs, SERVICE_TYPE=role).returncode == 0
-    assert [c["cmd"] for c in stubs.calls()] == ["celery", "celery"]
+    assert [c["cmd"] for c in stubs.calls()] == ["celery", "celery", "roadmap-worker-content"]
 
 
 def test_migrate_role_only_migrates(stubs: Stubs) -> None:

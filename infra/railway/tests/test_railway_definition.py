@@ -17,7 +17,9 @@ from infra.railway.tests.railway_testkit import (
     COMMAND_SETTINGS,
     DEV_ONLY_PACKAGES,
     PRESERVE,
+    RAILWAY_SERVICES,
     REPO,
+    ROLE_SERVICES,
     WORKSPACE,
     AppService,
     Dockerfile,
@@ -26,7 +28,8 @@ from infra.railway.tests.railway_testkit import (
     settings_variables,
 )
 from roadmap_api import serve
-from roadmap_core.contracts import CONTENT_QUEUE, LOGS_QUEUE
+from roadmap_core.contracts import CHAT_QUEUE, CONTENT_QUEUE, LOGS_QUEUE
+from roadmap_worker_content import main as content_launcher
 
 BACKING = {"DATABASE_URL": "${{Postgres.DATABASE_URL}}", "REDIS_URL": "${{Redis.REDIS_URL}}"}
 SECRET_NAME = re.compile(r"(KEY|SECRET|PASSWORD|TOKEN|AUTH|CREDENTIAL)", re.IGNORECASE)
@@ -73,7 +76,8 @@ def test_the_cli_evaluates_the_entry_and_gets_the_whole_project(
     assert cli_payload["partial"] is None, "one file owns the whole environment"
     assert graph.project["name"] == "roadmap-agent"
     # Every deployable member of the workspace, under its distribution name, and nothing else.
-    assert set(graph.resources) == {"Postgres", "Redis", *(s.name for s in APP_SERVICES)}
+    # plus the services that run another role of a member's image (ROLE_SERVICES).
+    assert set(graph.resources) == {"Postgres", "Redis", *(s.name for s in RAILWAY_SERVICES)}
     assert graph.resources["Postgres"]["engine"] == "postgres"
     assert graph.resources["Redis"]["engine"] == "redis"
 
@@ -147,10 +151,31 @@ def test_workers_consume_their_own_queue(graph: Graph) -> None:
     assert "--pool prefork" in content
 
 
+def test_the_chat_worker_runs_the_content_image_on_the_chat_queue(
+    graph: Graph, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Same image, same redeploy triggers as the content worker; its launcher's chat role
+    consumes only `chat`, with CHAT_WORKER_CONCURRENCY prefork children."""
+    for role, member in ROLE_SERVICES.items():
+        assert graph.resources[role]["build"] == graph.resources[member]["build"]
+    start = shlex.split(graph.resources["roadmap-worker-chat"]["deploy"]["startCommand"])
+    assert start[:2] == ["roadmap-worker-content", "chat"]
+    # What that launcher hands Celery (worker_main recorded instead of run).
+    from roadmap_worker_content.app import celery_app
+
+    worker_args: list[list[str]] = []
+    monkeypatch.setattr(celery_app, "worker_main", worker_args.append)
+    content_launcher.main(start[1:])
+    (argv,) = worker_args
+    assert argv[argv.index("--queues") + 1] == CHAT_QUEUE
+    assert argv[argv.index("--pool") + 1] == "prefork"
+    assert "content_generation" not in argv
+
+
 def test_only_the_api_migrates_and_it_does_so_before_deploying(graph: Graph) -> None:
     api = graph.resources["roadmap-api"]["deploy"]
     assert api["preDeployCommand"] == ["roadmap-db migrate"]
-    for name in ("roadmap-worker-content", "roadmap-worker-logs"):
+    for name in ("roadmap-worker-content", "roadmap-worker-chat", "roadmap-worker-logs"):
         deploy = graph.resources[name]["deploy"]
         assert "preDeployCommand" not in deploy
         assert "migrate" not in deploy["startCommand"]
@@ -167,7 +192,7 @@ def test_the_api_is_health_checked_and_reachable(
     port = graph.variables("roadmap-api")["PORT"]
     domains = graph_with_flower.resources["roadmap-api"]["networking"]["customDomains"]
     assert domains == {"api.example.com": {"port": int(port)}}
-    for worker in ("roadmap-worker-content", "roadmap-worker-logs"):
+    for worker in ("roadmap-worker-content", "roadmap-worker-chat", "roadmap-worker-logs"):
         assert "healthcheckPath" not in graph.resources[worker]["deploy"]
         assert "networking" not in graph.resources[worker]
 
@@ -199,14 +224,27 @@ def test_draining_outlasts_the_soft_shutdown(
     assert deploy["drainingSeconds"] >= soft + 10
 
 
+def test_the_chat_worker_drains_longer_than_its_soft_shutdown(graph: Graph) -> None:
+    """Its launcher passes no shutdown flag: the Celery app reads SOFT_SHUTDOWN_TIMEOUT_S."""
+    deploy = graph.resources["roadmap-worker-chat"]["deploy"]
+    settings = settings_class("roadmap_worker_content.settings:ContentWorkerSettings")
+    soft = float(
+        graph.variables("roadmap-worker-chat").get(
+            "SOFT_SHUTDOWN_TIMEOUT_S", settings.model_fields["soft_shutdown_timeout_s"].default
+        )
+    )
+    assert isinstance(deploy["drainingSeconds"], int)
+    assert deploy["drainingSeconds"] >= soft + 10
+
+
 def test_the_api_drains_longer_than_uvicorn_waits(graph: Graph) -> None:
     deploy = graph.resources["roadmap-api"]["deploy"]
     graceful = float(graph.variables("roadmap-api")["UVICORN_GRACEFUL_SHUTDOWN_S"])
     assert deploy["drainingSeconds"] >= graceful + 10
 
 
-def test_restart_policy_and_sizes(graph: Graph, app_service: AppService) -> None:
-    deploy = graph.resources[app_service.name]["deploy"]
+def test_restart_policy_and_sizes(graph: Graph, railway_service: AppService) -> None:
+    deploy = graph.resources[railway_service.name]["deploy"]
     assert deploy["restartPolicyType"] == "ON_FAILURE"
     assert deploy["restartPolicyMaxRetries"] >= 1
     assert deploy["numReplicas"] >= 1
@@ -215,9 +253,9 @@ def test_restart_policy_and_sizes(graph: Graph, app_service: AppService) -> None
     assert limits["memoryBytes"] >= 256 * 1024 * 1024
 
 
-def test_backing_services_are_references(graph: Graph, app_service: AppService) -> None:
-    variables = graph.variables(app_service.name)
-    reads = {name.upper() for name in settings_class(app_service.settings).model_fields}
+def test_backing_services_are_references(graph: Graph, railway_service: AppService) -> None:
+    variables = graph.variables(railway_service.name)
+    reads = {name.upper() for name in settings_class(railway_service.settings).model_fields}
     for key, rendered in BACKING.items():
         if key in reads:  # the web UI reads neither: it reaches everything through the API
             assert variables[key] == rendered
@@ -234,12 +272,16 @@ def test_each_secret_lives_on_the_service_that_reads_it(graph: Graph) -> None:
     content = graph.variables("roadmap-worker-content")
     assert content["OPENAI_API_KEY"] == PRESERVE
     assert "JWT_SECRET_KEY" not in content
+    # The chat worker calls the same LLM with the same key, set once on the content worker.
+    chat = graph.variables("roadmap-worker-chat")
+    assert chat["OPENAI_API_KEY"] == "${{roadmap-worker-content.OPENAI_API_KEY}}"
+    assert "JWT_SECRET_KEY" not in chat
     logs = graph.variables("roadmap-worker-logs")
     assert not {"OPENAI_API_KEY", "JWT_SECRET_KEY"} & set(logs), (
         "the logs worker needs no secret but the scrape token"
     )
     # Each worker serves its metrics on the private network behind the same scrape token.
-    for worker in (content, logs):
+    for worker in (content, chat, logs):
         assert worker["METRICS_TOKEN"] == "${{roadmap-api.METRICS_TOKEN}}"
 
 
@@ -313,43 +355,48 @@ def readable_variables(graph: Graph, app_service: AppService) -> set[str]:
     return readable
 
 
-def test_each_service_gets_only_variables_it_reads(graph: Graph, app_service: AppService) -> None:
+def test_each_service_gets_only_variables_it_reads(
+    graph: Graph, railway_service: AppService
+) -> None:
     """Least privilege, and no typos: a variable nothing reads is a leak or a silent default."""
-    declared = set(graph.variables(app_service.name))
-    unread = declared - readable_variables(graph, app_service)
-    assert not unread, f"{app_service.name} is given {sorted(unread)}, which it never reads"
+    declared = set(graph.variables(railway_service.name))
+    unread = declared - readable_variables(graph, railway_service)
+    assert not unread, f"{railway_service.name} is given {sorted(unread)}, which it never reads"
 
 
-def test_each_service_gets_every_secret_it_reads(graph: Graph, app_service: AppService) -> None:
-    secrets = _secret_fields(app_service.settings)
-    for command in _commands(graph, app_service.name):
+def test_each_service_gets_every_secret_it_reads(graph: Graph, railway_service: AppService) -> None:
+    # A role reads its member's settings but uses only part of them: the chat worker
+    # answers with the LLM alone (resources search runs on `content_generation`).
+    unused = {"roadmap-worker-chat": {"SEARCH_API_KEY"}}.get(railway_service.name, set())
+    secrets = _secret_fields(railway_service.settings) - unused
+    for command in _commands(graph, railway_service.name):
         if command in COMMAND_SETTINGS:
             secrets |= _secret_fields(COMMAND_SETTINGS[command])
-    variables = graph.variables(app_service.name)
+    variables = graph.variables(railway_service.name)
     # Set once on this service, or a reference to the one service that holds it.
     declared = {k for k, v in variables.items() if v == PRESERVE or v.startswith("${{")}
     missing = sorted(secrets - declared)
-    assert not missing, f"declare {missing} on {app_service.name} (preserve() or a reference)"
+    assert not missing, f"declare {missing} on {railway_service.name} (preserve() or a reference)"
 
 
 def test_each_service_starts_in_production_with_what_it_is_given(
-    graph: Graph, app_service: AppService, monkeypatch: pytest.MonkeyPatch
+    graph: Graph, railway_service: AppService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Its settings (and its pre-deploy command's) validate with the declared variables
     alone, secrets and references filled in: nothing it needs is left out."""
     readable = settings_variables()
     for key in [k for k in os.environ if k.upper() in readable]:
         monkeypatch.delenv(key)
-    for key, value in graph.variables(app_service.name).items():
+    for key, value in graph.variables(railway_service.name).items():
         if value == PRESERVE or value.startswith("${{"):
             value = {
                 "DATABASE_URL": "postgresql://u:p@db.internal:5432/railway",
                 "REDIS_URL": "redis://default:p@cache.internal:6379",
             }.get(key, "s3cr3t-" + "x" * 40)
         monkeypatch.setenv(key, value)
-    settings = settings_class(app_service.settings)()
+    settings = settings_class(railway_service.settings)()
     assert settings.is_production
-    for command in _commands(graph, app_service.name):
+    for command in _commands(graph, railway_service.name):
         if command in COMMAND_SETTINGS:
             settings_class(COMMAND_SETTINGS[command])()
 
@@ -399,6 +446,14 @@ def connection_budget(graph: Graph) -> dict[str, int]:
         )
         + 2  # the reconciler's lock connection and its working connection
     )
+    # The chat worker runs no reconciler (it only runs beside `content_generation`).
+    chat = replicas("roadmap-worker-chat") * (
+        n("roadmap-worker-chat", "CHAT_WORKER_CONCURRENCY", 4)
+        * (
+            n("roadmap-worker-chat", "WORKER_DB_POOL_SIZE", 9)
+            + n("roadmap-worker-chat", "WORKER_DB_MAX_OVERFLOW", 2)
+        )
+    )
     logs = (
         replicas("roadmap-worker-logs")
         * n("roadmap-worker-logs", "LOGS_WORKER_CONCURRENCY", 2)
@@ -407,7 +462,12 @@ def connection_budget(graph: Graph) -> dict[str, int]:
             + n("roadmap-worker-logs", "LOGS_DB_MAX_OVERFLOW", 1)
         )
     )
-    return {"roadmap-api": api, "roadmap-worker-content": content, "roadmap-worker-logs": logs}
+    return {
+        "roadmap-api": api,
+        "roadmap-worker-content": content,
+        "roadmap-worker-chat": chat,
+        "roadmap-worker-logs": logs,
+    }
 
 
 def test_connection_budget_fits_the_database(graph: Graph) -> None:

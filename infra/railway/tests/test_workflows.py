@@ -18,6 +18,7 @@ from ruamel.yaml import YAML
 from infra.railway.tests.railway_testkit import (
     APP_SERVICES,
     REPO,
+    ROLE_SERVICES,
     VENV_BIN,
     WORKFLOWS,
     WORKSPACE,
@@ -141,9 +142,14 @@ def test_each_service_deploys_with_its_own_token_and_environment(app_service: Ap
     assert deploy["if"] == "github.event_name == 'push' && github.ref == 'refs/heads/main'"
     # A GitHub environment per service: its reviewers approve, and only it holds the token.
     assert deploy["environment"] == f"production-{app_service.name}"
-    (up,) = [s for s in deploy["steps"] if "railway up" in s.get("run", "")]
+    up, *roles = [s for s in deploy["steps"] if "railway up" in s.get("run", "")]
     assert up["run"] == 'railway up --ci --service "$MEMBER"'
-    assert up["env"] == {"RAILWAY_TOKEN": f"${{{{ secrets.{token_secret(app_service.name)} }}}}"}
+    # The services that run another role of this image deploy with it, under its token.
+    expected = [r for r, member in ROLE_SERVICES.items() if member == app_service.name]
+    assert [s["run"] for s in roles] == [f"railway up --ci --service {r}" for r in expected]
+    for step in (up, *roles):
+        token = f"${{{{ secrets.{token_secret(app_service.name)} }}}}"
+        assert step["env"] == {"RAILWAY_TOKEN": token}
 
 
 def test_no_two_services_share_a_token() -> None:
