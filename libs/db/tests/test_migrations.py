@@ -5,13 +5,19 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+from enum import Enum
 
 import asyncpg
 import pytest
+from alembic import command
+from sqlalchemy import Connection, text
+from sqlalchemy.ext.asyncio import create_async_engine
 
-from roadmap_db.migrate import MIGRATION_LOCK_KEY, head_revision
+from roadmap_db.migrate import MIGRATION_LOCK_KEY, alembic_config, head_revision
 from roadmap_db.models import Base
+from roadmap_db.repositories.chat import stale_pending_answers_query
 from roadmap_db.settings import MigrateSettings
 
 pytestmark = pytest.mark.asyncio
@@ -173,3 +179,60 @@ async def test_email_is_unique_case_insensitively(empty_db: str) -> None:
             )
     finally:
         await conn.close()
+
+
+async def _index_names(url: str, table: str) -> set[str]:
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch("SELECT indexname FROM pg_indexes WHERE tablename = $1", table)
+        return {r["indexname"] for r in rows}
+    finally:
+        await conn.close()
+
+
+async def test_the_pending_answers_index_serves_the_reconciler_and_downgrades(
+    empty_db: str,
+) -> None:
+    """Migration 0010: the reconciler's query of lost chat answers uses its partial index
+    (sequential scans priced out, as on a table too big to scan), and the index goes and
+    comes back with a downgrade to 0009 and an upgrade."""
+    proc = _run_migrate(empty_db)
+    _, err = await asyncio.to_thread(proc.communicate, timeout=120)
+    assert proc.returncode == 0, err
+    index = "ix_chat_messages_pending_answers"
+    assert index in await _index_names(empty_db, "chat_messages")
+
+    query = stale_pending_answers_query(stale_age=timedelta(seconds=60), limit=200)
+    engine = create_async_engine(empty_db.replace("postgresql://", "postgresql+asyncpg://", 1))
+    try:
+        async with engine.connect() as conn:
+            # The statement exactly as the driver receives it, positional parameters and all.
+            compiled = query.compile(dialect=conn.dialect)
+            params = tuple(
+                v.value if isinstance(v, Enum) else v
+                for v in (compiled.params[name] for name in compiled.positiontup or ())
+            )
+            await conn.execute(text("SET enable_seqscan = off"))
+            result = await conn.exec_driver_sql(f"EXPLAIN {compiled}", params)
+            plan = [str(line) for line in result.scalars().all()]
+        assert any(index in line for line in plan), plan
+
+        def to(revision: str) -> Callable[[Connection], None]:
+            def run(connection: Connection) -> None:
+                cfg = alembic_config()
+                cfg.attributes["connection"] = connection
+                if revision == "head":
+                    command.upgrade(cfg, revision)
+                else:
+                    command.downgrade(cfg, revision)
+
+            return run
+
+        async with engine.begin() as conn:
+            await conn.run_sync(to("0009"))
+        assert index not in await _index_names(empty_db, "chat_messages")
+        async with engine.begin() as conn:
+            await conn.run_sync(to("head"))
+        assert index in await _index_names(empty_db, "chat_messages")
+    finally:
+        await engine.dispose()

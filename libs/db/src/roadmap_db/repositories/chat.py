@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from roadmap_core.chat import ChatMessageView, ChatRole, ChatStatus
@@ -221,12 +221,11 @@ async def finish_answer(
     return done
 
 
-async def stale_pending_answers(
-    session: AsyncSession, *, stale_age: timedelta, limit: int
-) -> list[tuple[uuid.UUID, uuid.UUID]]:
-    """(roadmap, answer) of answers still ``pending`` longer than ``stale_age``: their task
-    was lost, or waits in a queue that long (a second send is then harmless)."""
-    rows = await session.execute(
+def stale_pending_answers_query(
+    *, stale_age: timedelta, limit: int
+) -> Select[uuid.UUID, uuid.UUID]:
+    """The reconciler's query; ``ix_chat_messages_pending_answers`` (migration 0010) serves it."""
+    return (
         select(ChatMessage.job_id, ChatMessage.id)
         .where(
             ChatMessage.role == ChatRole.assistant,
@@ -236,4 +235,12 @@ async def stale_pending_answers(
         .order_by(ChatMessage.created_at)
         .limit(limit)
     )
+
+
+async def stale_pending_answers(
+    session: AsyncSession, *, stale_age: timedelta, limit: int
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """(roadmap, answer) of answers still ``pending`` longer than ``stale_age``: their task
+    was lost, or waits in a queue that long (a second send is then harmless)."""
+    rows = await session.execute(stale_pending_answers_query(stale_age=stale_age, limit=limit))
     return [(job_id, message_id) for job_id, message_id in rows.all()]
