@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -117,3 +118,13 @@ def test_bearer_matching() -> None:
     assert not bearer_matches(None, TOKEN)
     assert not bearer_matches(f"Basic {TOKEN.get_secret_value()}", TOKEN)
     assert not bearer_matches("Bearer", TOKEN)
+
+
+def test_stopping_a_server_whose_loop_does_not_answer_returns() -> None:
+    # A serving loop that never notices the shutdown (here: never started) made stop() wait
+    # forever, inside the worker's SIGTERM handler; the platform's SIGKILL ended it.
+    stuck = MetricsServer(host="127.0.0.1", port=0, token=TOKEN, registry=CollectorRegistry())
+    done = threading.Event()
+    stopper = threading.Thread(target=lambda: (stuck.stop(timeout_s=0.2), done.set()), daemon=True)
+    stopper.start()
+    assert done.wait(30), "stop() did not return"

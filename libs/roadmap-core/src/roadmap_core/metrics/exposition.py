@@ -112,10 +112,22 @@ class MetricsServer:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> None:
-        self._server.shutdown()
+    def stop(self, timeout_s: float = 5.0) -> None:
+        # ``shutdown()`` waits, without a timeout, for ``serve_forever`` to notice; a worker
+        # stops this from inside its SIGTERM handler, where the serving thread can be stuck
+        # behind a lock the interrupted main thread holds (a log handler's, say). Waiting
+        # from a daemon thread bounds the stop: the serving thread is a daemon too and ends
+        # with the process.
+        stopper = threading.Thread(
+            target=self._server.shutdown, name="roadmap-metrics-stop", daemon=True
+        )
+        stopper.start()
+        stopper.join(timeout_s)
+        if stopper.is_alive():
+            log.warning("metrics server did not stop within %.0f s; leaving it to exit", timeout_s)
         self._server.server_close()
-        self._thread.join(5.0)
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
 
     def _app(self, environ: dict[str, Any], start: WsgiStart) -> list[bytes]:
         if environ.get("PATH_INFO") != "/metrics":
