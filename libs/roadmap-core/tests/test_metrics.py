@@ -125,6 +125,10 @@ def test_stopping_a_server_whose_loop_does_not_answer_returns() -> None:
     # forever, inside the worker's SIGTERM handler; the platform's SIGKILL ended it.
     stuck = MetricsServer(host="127.0.0.1", port=0, token=TOKEN, registry=CollectorRegistry())
     done = threading.Event()
-    stopper = threading.Thread(target=lambda: (stuck.stop(timeout_s=0.2), done.set()), daemon=True)
-    stopper.start()
+
+    def stop() -> None:
+        stuck.stop(timeout_s=0.2)
+        done.set()
+
+    threading.Thread(target=stop, daemon=True).start()
     assert done.wait(30), "stop() did not return"
