@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from roadmap_api.testing import Account, Seeder, queued_tasks
-from roadmap_core.contracts import CONTENT_QUEUE
+from roadmap_core.contracts import CHAT_QUEUE, CONTENT_QUEUE
 from roadmap_core.domain import ItemStatus, JobStatus
 
 
@@ -44,6 +44,9 @@ CALLS = [
         {"answers": [0, [0]]},
     ),
     Call("GET", "/api/v1/roadmaps/{roadmap_id}/concepts/{concept_id}/quiz/attempts"),
+    Call("POST", "/api/v1/roadmaps/{roadmap_id}/chat/messages", {"content": "Why?"}),
+    Call("GET", "/api/v1/roadmaps/{roadmap_id}/chat/messages"),
+    Call("GET", "/api/v1/roadmaps/{roadmap_id}/chat/events"),
     Call("DELETE", "/api/v1/me/api-keys/{key_id}"),
 ]
 
@@ -93,6 +96,7 @@ async def test_other_users_ids_are_404(
         before.status, before.deleted_at, before.updated_at
     )  # fmt: skip
     assert await queued_tasks(redis, CONTENT_QUEUE) == []
+    assert await queued_tasks(redis, CHAT_QUEUE) == []
     still_works = await client.get(
         "/api/v1/me", headers={"Authorization": f"Bearer {key.json()['key']}"}
     )
