@@ -27,6 +27,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("put", "/api/v1/roadmaps/{roadmap_id}/concepts/{concept_id}/progress"): {"status": "done"},
     ("post", "/api/v1/roadmaps/{roadmap_id}/concepts/{concept_id}/quiz/attempts"): {"answers": [0]},
+    ("post", "/api/v1/roadmaps/{roadmap_id}/chat/messages"): {"content": "What next?"},
 }
 ADMIN_PREFIX = "/api/v1/admin"
 REQUEST_BOUND_S = 10.0
@@ -104,6 +105,9 @@ async def test_p11_other_users_ids_404_on_every_id_route_admin_routes_403(
     concept_view = await api.get(f"{API}/roadmaps/{job}/concepts/{concept}", headers=owner.headers)
     assert concept_view.status_code == 200
     assert concept_view.json()["progress"] == "not_started"
+    chat = await api.get(f"{API}/roadmaps/{job}/chat/messages", headers=owner.headers)
+    assert chat.status_code == 200
+    assert chat.json()["items"] == []
     via_key = await api.get(f"{API}/me", headers={"Authorization": f"Bearer {key.json()['key']}"})
     assert via_key.status_code == 200
     assert via_key.json()["id"] == str(owner.id)

@@ -43,6 +43,7 @@ def valid_bodies(ids: dict[str, str]) -> dict[tuple[str, str], dict[str, Any]]:
         ("post", "/api/v1/roadmaps/{roadmap_id}/concepts/{concept_id}/quiz/attempts"): {
             "answers": [0]
         },
+        ("post", "/api/v1/roadmaps/{roadmap_id}/chat/messages"): {"content": "What next?"},
         ("post", "/api/v1/me/api-keys"): {"name": "ci"},
         ("post", "/api/v1/me/password"): {
             "current_password": "not-checked-before-validation",
