@@ -30,12 +30,14 @@ import importlib
 import importlib.util
 import os
 import pkgutil
+import re
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 import urllib.error
 import urllib.request
 import uuid
@@ -83,8 +85,37 @@ def check_no_dev_dependencies(dev_packages: list[str]) -> None:
         )
 
 
+def optional_modules() -> set[str]:
+    """Top-level modules of the workspace libraries' optional dependencies (extras).
+
+    A service installs only the extras it asks for; a library module that needs another
+    extra is not part of that service (roadmap_core.llm without ``roadmap-core[pipeline]``).
+    """
+    names: set[str] = set()
+    for pyproject in sorted((repo() / "libs").glob("*/pyproject.toml")):
+        extras = tomllib.loads(pyproject.read_text()).get("project", {})
+        for requirements in extras.get("optional-dependencies", {}).values():
+            for requirement in requirements:
+                match = re.match(r"[A-Za-z0-9_.-]+", requirement)
+                if match:
+                    names.add(match.group(0).lower().replace("-", "_"))
+    return names
+
+
+OPTIONAL = optional_modules()
+
+
+def _needs_an_extra(exc: BaseException | None) -> bool:
+    return (
+        isinstance(exc, ModuleNotFoundError)
+        and exc.name is not None
+        and exc.name.split(".")[0] in OPTIONAL
+    )
+
+
 def import_everything(packages: list[str]) -> int:
-    """Import every module of ``packages`` (``__main__`` modules would run: skipped)."""
+    """Import every module of ``packages`` (``__main__`` modules would run: skipped), but
+    those that need an extra the service does not install."""
     count = 0
     for name in packages:
         try:
@@ -98,13 +129,22 @@ def import_everything(packages: list[str]) -> int:
             try:
                 importlib.import_module(info.name)
             except Exception as exc:
+                if _needs_an_extra(exc):
+                    print(
+                        f"service-check: {info.name} skipped: needs an extra ({getattr(exc, 'name', '')})"
+                    )
+                    continue
                 raise CheckFailed(f"cannot import {info.name}: {exc!r}") from exc
             count += 1
     return count
 
 
 def _walk_failed(module: str) -> None:
-    raise CheckFailed(f"cannot import {module}: {sys.exc_info()[1]!r}")
+    exc = sys.exc_info()[1]
+    if _needs_an_extra(exc):
+        print(f"service-check: {module} skipped: needs an extra ({getattr(exc, 'name', '')})")
+        return
+    raise CheckFailed(f"cannot import {module}: {exc!r}")
 
 
 def free_port() -> int:
