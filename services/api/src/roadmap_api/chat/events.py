@@ -23,14 +23,14 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sse_starlette import EventSourceResponse, ServerSentEvent
-from starlette.types import Receive, Scope, Send
+from sse_starlette import ServerSentEvent
 
 from roadmap_api.errors import BadRequest, NotFound
 from roadmap_api.roadmaps.events import (
     FUTURE_TOLERANCE_MS,
     ORIGIN,
     RECONNECT_MS,
+    LeasedEventStream,
     StreamOwner,
     _owner_may_follow,
     _read,
@@ -134,23 +134,8 @@ async def chat_events(
         yield _retry_hint("chat unavailable; reconnect with Last-Event-ID")
 
 
-class ChatStreamResponse(EventSourceResponse):
+class ChatStreamResponse(LeasedEventStream):
     """A chat stream that gives its slot back however it ends."""
 
     def __init__(self, services: AppServices, plan: ChatStreamPlan) -> None:
-        super().__init__(
-            chat_events(services, plan),
-            ping=services.settings.sse_ping_s,
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
-        self.lease = plan.lease
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            try:
-                if self.lease is not None:
-                    await self.lease.release()
-            except (RedisError, OSError) as exc:
-                log.warning("stream slot not released", extra={"error": type(exc).__name__})
+        super().__init__(chat_events(services, plan), services, plan.lease)

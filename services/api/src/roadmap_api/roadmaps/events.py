@@ -378,16 +378,21 @@ async def events(services: AppServices, plan: StreamPlan) -> AsyncIterator[Serve
         yield _retry_hint("progress unavailable; reconnect with Last-Event-ID")
 
 
-class StreamResponse(EventSourceResponse):
+class LeasedEventStream(EventSourceResponse):
     """An event stream that gives its slot back however it ends (even before it started)."""
 
-    def __init__(self, services: AppServices, plan: StreamPlan) -> None:
+    def __init__(
+        self,
+        content: AsyncIterator[ServerSentEvent],
+        services: AppServices,
+        lease: StreamLease | None,
+    ) -> None:
         super().__init__(
-            events(services, plan),
+            content,
             ping=services.settings.sse_ping_s,
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
-        self.lease = plan.lease
+        self.lease = lease
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -398,3 +403,10 @@ class StreamResponse(EventSourceResponse):
                     await self.lease.release()
             except (RedisError, OSError) as exc:
                 log.warning("stream slot not released", extra={"error": type(exc).__name__})
+
+
+class StreamResponse(LeasedEventStream):
+    """A roadmap's progress stream."""
+
+    def __init__(self, services: AppServices, plan: StreamPlan) -> None:
+        super().__init__(events(services, plan), services, plan.lease)
