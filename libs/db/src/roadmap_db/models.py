@@ -379,7 +379,7 @@ class ChatMessage(Base):
     __tablename__ = "chat_messages"
     __table_args__ = (
         Index("ix_chat_messages_job_user_created", "job_id", "user_id", "created_at", "id"),
-        # The reconciler's lost answers (migration 0010): only placeholders nobody claimed.
+        # The reconciler's lost answers (migration 0010): only answers nobody claimed.
         Index(
             "ix_chat_messages_pending_answers",
             "created_at",

@@ -42,7 +42,7 @@ async def add_turn(
     concept_id: uuid.UUID | None,
     tokens_reserved: int,
 ) -> tuple[ChatMessage, ChatMessage]:
-    """The learner's message and the placeholder of its answer (``pending``)."""
+    """The learner's message and the row of its answer, still empty (``pending``)."""
     question = ChatMessage(
         job_id=job_id,
         user_id=user_id,
