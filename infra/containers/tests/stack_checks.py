@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+import uuid
 from pathlib import PurePosixPath
 
 import httpx
@@ -29,10 +31,21 @@ def roadmap_completes_with_execution_logs(stack: RailwayStack) -> None:
         assert roadmap.status == "completed", stack.logs(CONTENT)
         assert roadmap.framework is not None
         assert concepts_of(roadmap)
-        assert api.count_logs(job.id) > 0, stack.logs(LOGS)
+        # Execution logs travel on their own queue and are written in batches: they may
+        # land a moment after the roadmap completes, so wait for them as a reader would.
+        assert logs_arrive(api, job.id, within_s=60), stack.logs(LOGS)
     # Both worker types are alive, as the API's readiness sees them.
     reply = httpx.get(f"{stack.api_url}/readyz", timeout=10)
     assert reply.status_code == 200, reply.text
+
+
+def logs_arrive(api: RoadmapClient, job_id: uuid.UUID | str, *, within_s: float) -> bool:
+    deadline = time.monotonic() + within_s
+    while api.count_logs(job_id) == 0:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
+    return True
 
 
 def modules_found(stack: RailwayStack, service: str) -> set[str]:
