@@ -118,8 +118,8 @@ def run(ctx: Context) -> dict[str, Any]:
         for r in [*runs, *([before] if before else [])]
     ]
     result.notes.append(
-        f"load average before the rate-limited run: {limited['load_before']} (2 cores; other "
-        "helpers' work shares the machine, so the 4-worker runs compete with it for CPU)"
+        f"load average before the rate-limited run: {limited['load_before']} (on "
+        f"{psutil.cpu_count()} cores, shared by every process of the run)"
     )
     extra = [vars(before)] if before else []
     result.raw = {"runs": [vars(r) for r in runs], "before": extra, "rate_limited": limited}
