@@ -130,7 +130,13 @@ async def generate(
             (i for i in items if 0 < i.attempts >= settings.llm_task_max_attempts - 1),
             key=lambda i: -i.attempts,
         )
-        rest = [i for i in items if i not in last_chance]
+        # Resources line up last: their web search and link checks then run while the
+        # first tutorial and quiz calls are with the model, instead of taking the CPU
+        # and the line's first places before any call has gone out.
+        rest = sorted(
+            (i for i in items if i not in last_chance),
+            key=lambda i: i.kind is ContentKind.resources,
+        )
         done: dict[uuid.UUID, ItemStatus | None] = {}
         async with renewing_lease(rt.db, token, interval_s=settings.lease_renew_s):
             for item in last_chance:
