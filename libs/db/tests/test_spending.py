@@ -139,3 +139,24 @@ async def test_concurrent_reservations_of_one_owner_pass_one_at_a_time(
     outcomes = await asyncio.gather(*(_reserve(db, owner, j, 10, limits) for j in jobs))
     assert sum(o.reserved for o in outcomes) == 1
     assert sum([await _reserved(db, j) for j in jobs]) == 10
+
+
+async def test_reservations_on_finished_roadmaps_count_against_the_quota(
+    db: ProcessDatabase,
+) -> None:
+    # Mentor chat turns reserve on a finished roadmap without moving its status. Before
+    # 0011 their reservations were not counted: all eight passed under a quota with room
+    # for one.
+    owner = await _user(db)
+    finished = [await _job(db, owner, JobStatus.completed) for _ in range(4)]
+    limits = WorkLimits(max_active=100, tokens_per_day=1)
+    outcomes = await asyncio.gather(
+        *(_reserve(db, owner, finished[i % 4], 10, limits) for i in range(8))
+    )
+    assert sum(o.reserved for o in outcomes) == 1
+    refused = [o for o in outcomes if not o.reserved]
+    assert all(o.tokens_reserved == 10 for o in refused)
+    # Once the answer gives back what it did not use, there is room again.
+    for job in finished:
+        await _set(db, job, tokens_reserved=0)
+    assert (await _reserve(db, owner, finished[0], 10, limits)).reserved

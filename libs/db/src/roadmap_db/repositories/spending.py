@@ -9,8 +9,9 @@ roadmaps do the same inside ``roadmap_submit_jobs`` (:func:`job_actions.create_j
 one owner are checked one after the other, then admits the work while
 
 * the owner's unfinished roadmaps other than this one are fewer than ``max_active``, and
-* the tokens of the last 24 hours (``token_usage``) plus what their unfinished roadmaps
-  still have reserved (``roadmap_jobs.tokens_reserved``) are below ``tokens_per_day``;
+* the tokens of the last 24 hours (``token_usage``) plus what all their roadmaps still
+  have reserved (``roadmap_jobs.tokens_reserved``; a finished roadmap holds a reservation
+  while a chat answer on it is written, migration 0011) are below ``tokens_per_day``;
 
 and adds ``tokens`` (an estimate) to the job's reservation. Settling is nobody's chore: a
 trigger adds every token a job's totals grow by to the owner's hour and takes it off the
