@@ -46,6 +46,7 @@ class FaultRule(BaseModel):
 class FakeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    # From a request's arrival to its answer (to the first token when streaming).
     latency_ms: float = Field(default=0.0, ge=0)
     jitter_ms: float = Field(default=0.0, ge=0)
     # Extra delay of completion_tokens / tokens_per_s, like a model producing tokens.
