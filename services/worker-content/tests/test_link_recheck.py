@@ -120,3 +120,28 @@ async def test_dead_links_are_replaced_then_marked(
         assert resource.link is not None
         assert resource.link.status is LinkStatus.dead
         assert resource.link.http_status == 404
+
+
+async def test_resources_search_before_they_take_an_llm_slot(
+    workers: WorkerFactory,
+    fake: FakeLLM,
+    db: ProcessDatabase,
+    celery_client: Celery,
+    search_control: httpx.AsyncClient,
+) -> None:
+    """A web search and its link checks hold no LLM slot: with 2 slots (LLM_CONCURRENCY 1)
+    and slow searches, the resources items of a batch search side by side, not two at a
+    time while the slots sit idle."""
+    fake.configure(concepts=6)
+    configured = await search_control.put("/_control/config", json={"search_latency_ms": 400})
+    configured.raise_for_status()
+    try:
+        worker = workers(concurrency=1, env={"LLM_CONCURRENCY": "1", "CONCEPT_BATCH_SIZE": "6"})
+        job_id = await submit_job(db, celery_client, make_request(goal="Learn Go for services"))
+        job = await wait_for_job(db, job_id, DONE, workers=[worker])
+        searches = (await search_control.get("/_control/state")).json()["searches"]
+    finally:
+        (await search_control.put("/_control/config", json={})).raise_for_status()
+    assert job.status is JobStatus.completed
+    assert len(searches) >= 6
+    assert max(s["in_flight"] for s in searches) > 2

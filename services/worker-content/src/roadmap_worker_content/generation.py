@@ -265,22 +265,24 @@ class _Call:
 async def _call(
     batch: _Batch, item: ContentItem, context: ConceptContext, observer: StepLogger
 ) -> _Call:
+    # Resources search and check their links first, before they wait for an LLM slot: a
+    # slot held through a web search and its link checks sits idle while other items
+    # wait for it. The attempt's job-status check still comes right before the LLM call
+    # (a cancel stops spending there), and a failed search still costs the attempt it
+    # would have been part of.
+    sources: Sources | None = None
+    search_error: Exception | None = None
+    if item.kind is ContentKind.resources:
+        try:
+            sources = await find_sources(
+                batch.rt.search, context, job_id=batch.job_id, concept_id=item.concept_id
+            )
+        except Exception as exc:
+            search_error = exc
     # Counted once the item is among the next calls (runtime.slots), in the statement
     # that also checks the job is still generating and the item still ours: a cancel
     # stops spending here, and items further back are not charged if we die.
     async with batch.rt.slots:
-        # Resources search and check their links first: the attempt's job-status check
-        # must come right before the LLM call (a cancel stops spending there), not before
-        # a web search. A failed search still costs the attempt it would have been part of.
-        sources: Sources | None = None
-        search_error: Exception | None = None
-        if item.kind is ContentKind.resources:
-            try:
-                sources = await find_sources(
-                    batch.rt.search, context, job_id=batch.job_id, concept_id=item.concept_id
-                )
-            except Exception as exc:
-                search_error = exc
         attempt, left = await _begin_attempt(batch, item)
         if attempt is None:
             return _Call(None, attempts_left=left)

@@ -79,6 +79,8 @@ class SearchState:
     dead: set[str] = field(default_factory=set)
     searches: list[dict[str, Any]] = field(default_factory=list)
     page_hits: int = 0
+    # Searches being answered now (each entry of ``searches`` notes this at its arrival).
+    in_flight: int = 0
 
 
 def slug(text: str) -> str:
@@ -110,8 +112,12 @@ def create_app(config: FakeSearchConfig | None = None) -> FastAPI:
     app.state.search = state
 
     async def searched(request: Request, query: str, provider: str) -> list[dict[str, str]]:
-        state.searches.append({"query": query, "provider": provider})
-        await asyncio.sleep(state.config.search_latency_ms / 1000.0)
+        state.in_flight += 1
+        state.searches.append({"query": query, "provider": provider, "in_flight": state.in_flight})
+        try:
+            await asyncio.sleep(state.config.search_latency_ms / 1000.0)
+        finally:
+            state.in_flight -= 1
         return results_for(_base(request), query)
 
     @app.get("/res/v1/web/search")
