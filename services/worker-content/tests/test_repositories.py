@@ -23,6 +23,7 @@ from roadmap_db.repositories.item_results import (
     ResultUsage,
     attempts_left,
     begin_attempt,
+    begin_attempts,
     fail_item,
     item_progress,
     record_item_error,
@@ -240,6 +241,32 @@ async def test_attempts_are_counted_when_they_start_and_bounded(
         assert await jobs.cancel_job(s, job_id)
     async with db.transaction() as s:
         assert await begin_attempt(s, job_id, other.id, "t", max_attempts=2) is None
+
+
+async def test_attempts_of_several_items_begin_in_one_statement(
+    db: ProcessDatabase, rows: Rows
+) -> None:
+    job_id, concepts = await rows.job_with_items(2)
+    async with db.transaction() as s:
+        items = await claim_items(
+            s, job_id, concepts, max_attempts=2, lease=LEASE, token="t", count_attempt=False
+        )
+    first, second, *others = items
+    async with db.transaction() as s:
+        assert await begin_attempt(s, job_id, second.id, "t", max_attempts=2) == 1
+        assert await begin_attempt(s, job_id, second.id, "t", max_attempts=2) == 2
+        # Only the items that may start an attempt: not one whose attempts are used up,
+        # nor one held under another token.
+        begun = await begin_attempts(
+            s, job_id, [first.id, second.id, *(i.id for i in others)], "t", max_attempts=2
+        )
+        assert begun == {first.id: 1, **{i.id: 1 for i in others}}
+        assert await begin_attempts(s, job_id, [first.id], "other", max_attempts=2) == {}
+        assert await begin_attempts(s, job_id, [], "t", max_attempts=2) == {}
+    async with db.transaction() as s:
+        assert await jobs.cancel_job(s, job_id)
+    async with db.transaction() as s:
+        assert await begin_attempts(s, job_id, [first.id], "t", max_attempts=2) == {}
 
 
 async def test_exactly_one_concurrent_finaliser_wins(db: ProcessDatabase, rows: Rows) -> None:

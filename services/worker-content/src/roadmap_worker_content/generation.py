@@ -8,7 +8,8 @@ job's status), then an ``item`` progress event goes out.
 Attempts are counted when they start (``begin_attempt``, which also checks that
 the job is still ``generating``: a cancelled job stops spending there), not when
 items are claimed, so items that were claimed but never started are not charged
-when their process dies. An item that already used attempts and has one left
+when their process dies; only the items that line up first, whose calls start the
+moment the claim commits, have theirs counted in the claim's transaction. An item that already used attempts and has one left
 runs alone before the others: a poison item that kills its process costs the
 items around it nothing.
 
@@ -48,7 +49,7 @@ from roadmap_worker_content.finalize import all_done, announce, finalize_and_ann
 from roadmap_worker_content.leases import renewing_lease
 from roadmap_worker_content.observers import StepLogger
 from roadmap_worker_content.planning import backoff_s
-from roadmap_worker_content.runtime import Runtime
+from roadmap_worker_content.runtime import Runtime, line_up
 from roadmap_worker_content.usage import UsageLedger, collect_usage
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,8 @@ class _Batch:
     deadline: float
     concepts: dict[uuid.UUID, Concept]
     contexts: dict[str, ConceptContext]
+    # Attempts counted at the claim (item id → attempt number), each taken by its first call.
+    begun: dict[uuid.UUID, int]
 
 
 async def generate(
@@ -111,6 +114,32 @@ async def generate(
         )
         framework, concept_rows = await load_framework_and_concepts(session, job_id)
         concepts = {c.id: c for c in concept_rows}
+        # An item that already used attempts and has one left runs alone, before the
+        # others: if it is what kills the process, no other item loses an attempt to it.
+        last_chance = sorted(
+            (i for i in items if 0 < i.attempts >= settings.llm_task_max_attempts - 1),
+            key=lambda i: -i.attempts,
+        )
+        # Resources line up last: their web search and link checks then run while the
+        # first tutorial and quiz calls are with the model.
+        rest = sorted(
+            (i for i in items if i not in last_chance),
+            key=lambda i: i.kind is ContentKind.resources,
+        )
+        # The items that line up first start their calls the moment this commits: their
+        # attempts are counted here, in one statement, rather than by as many round trips
+        # at once just when the first calls should go out.
+        begun = (
+            await results.begin_attempts(
+                session,
+                job_id,
+                [i.id for i in rest[: line_up(settings)] if i.kind is not ContentKind.resources],
+                token,
+                max_attempts=settings.llm_task_max_attempts,
+            )
+            if framework is not None and not last_chance
+            else {}
+        )
     for item in exhausted:
         outcome.failed += 1
         await _item_event(rt, job_id, item, concepts, ItemStatus.failed, error=item.error)
@@ -123,19 +152,7 @@ async def generate(
             deadline,
             concepts,
             concept_contexts(framework),
-        )
-        # An item that already used attempts and has one left runs alone, before the
-        # others: if it is what kills the process, no other item loses an attempt to it.
-        last_chance = sorted(
-            (i for i in items if 0 < i.attempts >= settings.llm_task_max_attempts - 1),
-            key=lambda i: -i.attempts,
-        )
-        # Resources line up last: their web search and link checks then run while the
-        # first tutorial and quiz calls are with the model, instead of taking the CPU
-        # and the line's first places before any call has gone out.
-        rest = sorted(
-            (i for i in items if i not in last_chance),
-            key=lambda i: i.kind is ContentKind.resources,
+            begun,
         )
         done: dict[uuid.UUID, ItemStatus | None] = {}
         async with renewing_lease(rt.db, token, interval_s=settings.lease_renew_s):
@@ -283,7 +300,8 @@ async def _call(
     # that also checks the job is still generating and the item still ours: a cancel
     # stops spending here, and items further back are not charged if we die.
     async with batch.rt.slots:
-        attempt, left = await _begin_attempt(batch, item)
+        begun = batch.begun.pop(item.id, None)
+        attempt, left = (begun, None) if begun is not None else await _begin_attempt(batch, item)
         if attempt is None:
             return _Call(None, attempts_left=left)
         if search_error is not None:

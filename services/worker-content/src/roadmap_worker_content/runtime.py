@@ -91,7 +91,7 @@ async def _build(settings: ContentWorkerSettings, loop: BackgroundLoop) -> Runti
         health_check_interval=30,
     )
     llm = LLMClient.from_settings(settings, redis=redis, usage_sink=DatabaseUsageSink(db))
-    slots = asyncio.Semaphore(2 * settings.llm_concurrency)
+    slots = asyncio.Semaphore(line_up(settings))
     return Runtime(
         settings,
         loop,
@@ -102,6 +102,11 @@ async def _build(settings: ContentWorkerSettings, loop: BackgroundLoop) -> Runti
         slots,
         build_search(settings),
     )
+
+
+def line_up(settings: ContentWorkerSettings) -> int:
+    """How many items of a child may count an attempt and line up for an LLM call."""
+    return 2 * settings.llm_concurrency
 
 
 def build_search(settings: ContentWorkerSettings) -> ResourceSearch | None:

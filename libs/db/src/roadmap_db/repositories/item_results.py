@@ -119,6 +119,22 @@ async def begin_attempt(
     item is no longer ``running`` under ``token``, or its attempts are used up
     (:func:`attempts_left` tells which).
     """
+    begun = await begin_attempts(session, job_id, [item_id], token, max_attempts=max_attempts)
+    return begun.get(item_id)
+
+
+async def begin_attempts(
+    session: AsyncSession,
+    job_id: uuid.UUID,
+    item_ids: Sequence[uuid.UUID],
+    token: str,
+    *,
+    max_attempts: int,
+) -> dict[uuid.UUID, int]:
+    """:func:`begin_attempt` for several items in one statement: the attempt number of
+    each item that may start one (the others are left out)."""
+    if not item_ids:
+        return {}
     job_generating = (
         select(RoadmapJob.id)
         .where(
@@ -128,25 +144,24 @@ async def begin_attempt(
         )
         .exists()
     )
-    return (
-        await session.execute(
-            update(ContentItem)
-            .where(
-                ContentItem.id == item_id,
-                ContentItem.status == ItemStatus.running,
-                ContentItem.claim_token == token,
-                ContentItem.attempts < max_attempts,
-                job_generating,
-            )
-            .values(
-                attempts=ContentItem.attempts + 1,
-                claimed_at=func.now(),
-                updated_at=func.now(),
-            )
-            .returning(ContentItem.attempts)
-            .execution_options(synchronize_session=False)
+    rows = await session.execute(
+        update(ContentItem)
+        .where(
+            ContentItem.id.in_(item_ids),
+            ContentItem.status == ItemStatus.running,
+            ContentItem.claim_token == token,
+            ContentItem.attempts < max_attempts,
+            job_generating,
         )
-    ).scalar_one_or_none()
+        .values(
+            attempts=ContentItem.attempts + 1,
+            claimed_at=func.now(),
+            updated_at=func.now(),
+        )
+        .returning(ContentItem.id, ContentItem.attempts)
+        .execution_options(synchronize_session=False)
+    )
+    return dict(rows.all())
 
 
 async def attempts_left(
