@@ -60,6 +60,23 @@ class Servers:
         finally:
             run_sync(_drop_database(self.postgres_url, name))
 
+    def checkpoint(self) -> str | None:
+        """Write PostgreSQL's dirty pages now (``CHECKPOINT``), so that what one benchmark
+        wrote is not flushed during the next; the error when not allowed, else None."""
+
+        async def run() -> None:
+            conn = await asyncpg.connect(self.postgres_url, timeout=10)
+            try:
+                await conn.execute("CHECKPOINT")
+            finally:
+                await conn.close()
+
+        try:
+            run_sync(run())
+        except (OSError, asyncpg.PostgresError) as exc:
+            return f"{type(exc).__name__}: {exc}"
+        return None
+
 
 @dataclass(frozen=True)
 class Fresh:
