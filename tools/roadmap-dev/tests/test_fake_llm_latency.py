@@ -15,7 +15,7 @@ import pytest
 
 from roadmap_core.domain import IntentAnalysis, RoadmapRequest
 from roadmap_core.llm import PromptName, render_messages, response_format
-from roadmap_dev.fake_llm import FakeConfig, server
+from roadmap_dev.fake_llm import FakeConfig, generate, server
 
 WORK_S = 0.150
 
@@ -26,7 +26,7 @@ def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     monkeypatch.setattr(
         server, "time", types.SimpleNamespace(time=lambda: now[0], monotonic=lambda: now[0])
     )
-    real_generate = server.generate.generate
+    real_generate = generate.generate
 
     def slow_generate(*args: Any, **kwargs: Any) -> Any:
         now[0] += WORK_S
@@ -38,7 +38,7 @@ def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
         slept.append(seconds)
         now[0] += seconds
 
-    monkeypatch.setattr(server.generate, "generate", slow_generate)
+    monkeypatch.setattr(generate, "generate", slow_generate)
     monkeypatch.setattr(server, "asyncio", types.SimpleNamespace(sleep=sleep, Lock=asyncio.Lock))
     return slept
 
