@@ -142,3 +142,31 @@ def test_a_cold_shutdown_that_hangs_writes_every_threads_stack(how: str, dumped:
     )
     assert result.returncode == 0, result.stderr
     assert ("in still_shutting_down" in result.stderr) is dumped, result.stderr
+
+
+_HUNG_SHUTDOWN = """
+import time
+from celery.signals import worker_shutting_down
+import roadmap_worker_logs.app as app
+app.SHUTDOWN_STACKS_AFTER_S = 0.2
+app.SHUTDOWN_EXIT_AFTER_S = 0.5
+worker_shutting_down.send(sender="logs@test", sig="SIGTERM", how="Cold", exitcode=1)
+def hung_in_broker_teardown():
+    time.sleep(120)
+hung_in_broker_teardown()
+raise SystemExit(3)
+"""
+
+
+def test_a_cold_shutdown_that_hangs_ends_itself_after_writing_the_stacks() -> None:
+    # Bounded by subprocess.run's timeout: a shutdown that never ends raises TimeoutExpired.
+    result = subprocess.run(
+        [sys.executable, "-c", _HUNG_SHUTDOWN],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "REDIS_URL": "redis://127.0.0.1:9/0"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "in hung_in_broker_teardown" in result.stderr
+    assert "cold shutdown still running after 0.5 s" in result.stderr

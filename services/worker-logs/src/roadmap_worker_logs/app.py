@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import faulthandler
 import logging
+import os
 import sys
+import threading
 from typing import Any
 
 from celery.signals import (
@@ -47,6 +49,11 @@ settings = LogsWorkerSettings()
 # A main process still alive this long after writes every thread's stack to stderr, so a
 # shutdown that hangs until the platform's SIGKILL says where it hung.
 SHUTDOWN_STACKS_AFTER_S = 15.0
+# And one still alive this long after ends itself, exit status 0: the pool is joined, so
+# nothing is left to lose, and the platform's SIGKILL (10 s soft shutdown + 30 s margin on
+# Railway) would only end it later. Seen hanging there: the remote-control queue's cleanup
+# reconnecting to Redis, blocked in the lookup of the broker's host name.
+SHUTDOWN_EXIT_AFTER_S = 20.0
 
 celery_app = create_celery_app(SERVICE_NAME, settings)
 celery_app.conf.update(
@@ -90,6 +97,18 @@ def _stacks_if_stuck(how: str = "", **_: Any) -> None:
     # (as long as they take), so only a cold one is timed.
     if how == "Cold":
         faulthandler.dump_traceback_later(SHUTDOWN_STACKS_AFTER_S, exit=False, file=sys.stderr)
+        ender = threading.Timer(SHUTDOWN_EXIT_AFTER_S, _end_stuck_shutdown)
+        ender.daemon = True
+        ender.start()
+
+
+def _end_stuck_shutdown() -> None:
+    sys.stderr.write(
+        f"cold shutdown still running after {SHUTDOWN_EXIT_AFTER_S:g} s (the pool is joined; "
+        "stacks above): exiting\n"
+    )
+    sys.stderr.flush()
+    os._exit(0)
 
 
 @worker_process_init.connect
