@@ -55,6 +55,8 @@ async def _claim(
     concepts: list[uuid.UUID],
     token: str,
     max_attempts: int = 3,
+    *,
+    count_attempt: bool = True,
 ) -> list[ContentItem]:
     async with db.transaction() as s:
         return await claim_items(
@@ -64,6 +66,7 @@ async def _claim(
             max_attempts=max_attempts,
             lease=LEASE,
             token=token,
+            count_attempt=count_attempt,
         )
 
 
@@ -220,10 +223,7 @@ async def test_attempts_are_counted_when_they_start_and_bounded(
     db: ProcessDatabase, rows: Rows
 ) -> None:
     job_id, concepts = await rows.job_with_items(1)
-    async with db.transaction() as s:
-        items = await claim_items(
-            s, job_id, concepts, max_attempts=2, lease=LEASE, token="t", count_attempt=False
-        )
+    items = await _claim(db, job_id, concepts, "t", max_attempts=2, count_attempt=False)
     assert {i.attempts for i in items} == {0}  # claimed, not charged
     item = items[0]
     async with db.transaction() as s:
@@ -247,10 +247,7 @@ async def test_attempts_of_several_items_begin_in_one_statement(
     db: ProcessDatabase, rows: Rows
 ) -> None:
     job_id, concepts = await rows.job_with_items(2)
-    async with db.transaction() as s:
-        items = await claim_items(
-            s, job_id, concepts, max_attempts=2, lease=LEASE, token="t", count_attempt=False
-        )
+    items = await _claim(db, job_id, concepts, "t", max_attempts=2, count_attempt=False)
     first, second, *others = items
     async with db.transaction() as s:
         assert await begin_attempt(s, job_id, second.id, "t", max_attempts=2) == 1

@@ -9,9 +9,9 @@ Attempts are counted when they start (``begin_attempt``, which also checks that
 the job is still ``generating``: a cancelled job stops spending there), not when
 items are claimed, so items that were claimed but never started are not charged
 when their process dies; only the items that line up first, whose calls start the
-moment the claim commits, have theirs counted in the claim's transaction. An item that already used attempts and has one left
-runs alone before the others: a poison item that kills its process costs the
-items around it nothing.
+moment the claim commits, have theirs counted in the claim's transaction. An item
+that already used attempts and has one left runs alone before the others: a poison
+item that kills its process costs the items around it nothing.
 
 A retryable error is noted and the item tried again after a backoff, under the
 same claim; a permanent error, or the last attempt, marks it ``failed``. Items
