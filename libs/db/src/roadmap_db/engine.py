@@ -7,8 +7,8 @@ event loops build their own with :func:`create_engine` after they start.
 
 A worker's engine may ride out a PostgreSQL restart (``outage_window_s``): opening a
 connection is retried with backoff until the server answers or the window has passed.
-With ``pool_pre_ping`` every checkout after the restart finds its old connection dead and
-opens a new one that way, so a step that begins during the outage waits for the server
+Every checkout checks its connection first (:mod:`roadmap_db.liveness`, one round trip), so
+after the restart each finds its old connection dead and opens a new one that way, so a step that begins during the outage waits for the server
 instead of failing. (The API's engine does not: it answers 503 at once.)
 """
 
@@ -25,6 +25,7 @@ from sqlalchemy.pool import NullPool
 
 from roadmap_core.outages import ride_out
 from roadmap_core.settings import DatabaseSettings, plain_postgres_url
+from roadmap_db.liveness import check_on_checkout
 from roadmap_db.outages import is_connect_outage
 
 
@@ -46,23 +47,26 @@ def create_engine(
             "statement_timeout": str(settings.db_statement_timeout_ms),
         },
     }
-    if outage_window_s > 0:
-        # The creator replaces the dialect's connect, URL included: it gets everything.
-        creator = _riding_out(settings.database_url, connect_args, outage_window_s)
-        return _create_async_engine(
-            settings.database_url,
-            async_creator=creator,
-            **_pool_options(settings, pool_size, max_overflow),
-        )
     if null_pool:
         return _create_async_engine(
             settings.database_url, poolclass=NullPool, connect_args=connect_args
         )
-    return _create_async_engine(
-        settings.database_url,
-        connect_args=connect_args,
-        **_pool_options(settings, pool_size, max_overflow),
-    )
+    if outage_window_s > 0:
+        # The creator replaces the dialect's connect, URL included: it gets everything.
+        creator = _riding_out(settings.database_url, connect_args, outage_window_s)
+        engine = _create_async_engine(
+            settings.database_url,
+            async_creator=creator,
+            **_pool_options(settings, pool_size, max_overflow),
+        )
+    else:
+        engine = _create_async_engine(
+            settings.database_url,
+            connect_args=connect_args,
+            **_pool_options(settings, pool_size, max_overflow),
+        )
+    check_on_checkout(engine)
+    return engine
 
 
 def _pool_options(
@@ -73,7 +77,8 @@ def _pool_options(
         "max_overflow": settings.db_max_overflow if max_overflow is None else max_overflow,
         "pool_timeout": settings.db_pool_timeout_s,
         "pool_recycle": settings.db_pool_recycle_s,
-        "pool_pre_ping": True,
+        # Not SQLAlchemy's pre-ping (three round trips on asyncpg): liveness.py checks.
+        "pool_pre_ping": False,
         # Most recently used first: the connections in use stay few and warm (Postgres
         # caches function code and plans, asyncpg prepared statements, per connection), and
         # a first call on a cold one costs ~10 ms.
