@@ -18,7 +18,7 @@ import uuid
 
 import pytest
 
-from tests.support.db import Db
+from tests.support.db import Db, wait_for
 from tests.support.otlp import OtlpReceiver, ReceivedSpan, otlp_receiver
 from tests.support.stack import Stack, small_request
 
@@ -140,3 +140,45 @@ async def test_i19_02_a_roadmap_is_one_trace_from_the_api_through_the_workers(
         )
         assert rows
         assert {r["trace_id"] for r in rows} == {trace_id}
+
+
+async def test_i19_02_a_roadmap_the_sampler_leaves_out_is_recorded_nowhere(
+    stack: Stack, db: Db
+) -> None:
+    """Head sampling decides once, in the API: a roadmap it leaves out gets no span in any
+    service, and its execution logs name no trace. Before: the logs worker continued the
+    trace the logs named as a sampled one, exporting a ``logs.write_batch`` span, whose
+    parent was never recorded, for every roadmap."""
+    with otlp_receiver() as receiver:
+        stack.start(
+            settings={
+                "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+                "OTEL_BSP_SCHEDULE_DELAY": "100",
+                # Every process reads the sampler; only the API's root decision matters.
+                "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+                "OTEL_TRACES_SAMPLER_ARG": "0",
+            }
+        )
+        client, _ = stack.new_user()
+        job_id = client.create_roadmap(**small_request()).id
+        await db.wait_jobs([job_id], {"completed"}, within=90, context=stack.logs)
+
+        async def finished_logged() -> bool:
+            return bool(
+                await db.fetchval(
+                    "SELECT count(*) FROM execution_logs WHERE job_id = $1 AND step = 'finalize'",
+                    job_id,
+                )
+            )
+
+        await wait_for(finished_logged, within=30, what="the job's last execution log")
+        # Past several export intervals of every process (100 ms here).
+        await asyncio.sleep(1.5)
+        spans = receiver.snapshot()
+
+    assert spans == [], sorted({(s.service, s.name) for s in spans})
+    rows = await db.fetch(
+        "SELECT details->>'trace_id' AS trace_id FROM execution_logs WHERE job_id = $1", job_id
+    )
+    assert rows
+    assert {r["trace_id"] for r in rows} == {None}

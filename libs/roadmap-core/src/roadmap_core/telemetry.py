@@ -142,11 +142,17 @@ def carrier() -> dict[str, str] | None:
 
 
 def current_ids() -> tuple[str, str] | None:
-    """(trace id, span id) of the current span in hex, None when off or outside a span."""
+    """(trace id, span id) of the current span in hex; None when off, outside a span, or
+    in a trace the sampler left out.
+
+    An unsampled trace is never recorded anywhere: ids of it would lead nowhere, and the
+    logs worker, which continues the trace these ids name, would record its write spans
+    as orphans of it.
+    """
     if not enabled:
         return None
     context = trace.get_current_span().get_span_context()
-    if not context.is_valid:
+    if not context.trace_flags.sampled:  # also the invalid context outside any span
         return None
     return format(context.trace_id, "032x"), format(context.span_id, "016x")
 
