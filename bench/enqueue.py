@@ -126,7 +126,8 @@ def run(ctx: Context) -> dict[str, Any]:
         f" max_connections); {tracing_pairs(ctx)} round(s) per repeat of the three max rates"
         f" ({tracing_seconds(ctx, max_rate_s):g} s each) in turn, each API first, middle"
         " and last in turn, the order reversed every other round; cost = 1 - traced / off"
-        " within a round, median over rounds"
+        " within a round, median over rounds; API CPU per POST = user + system CPU of the"
+        " API's processes during its round / 2xx answers (psutil)"
     )
     add_figures(result, rounds)
     add_tracing_figures(result, tracing, ctx.smoke)
@@ -223,8 +224,9 @@ TRACED_VARIANTS: dict[str, dict[str, str]] = {
         "OTEL_TRACES_SAMPLER_ARG": f"{SAMPLED_RATIO:g}",
     },
 }
-# Pairs of maximum rates per repeat: one 10 s pair swings by a third on two cores.
-TRACING_PAIRS_PER_REPEAT = 2
+# Rounds of maximum rates per repeat: one round swings by a third on two cores, so many
+# short rounds (3 s still counts thousands of requests) rather than a few long ones.
+TRACING_PAIRS_PER_REPEAT = 4
 
 
 def tracing_pairs(ctx: Context) -> int:
@@ -232,7 +234,21 @@ def tracing_pairs(ctx: Context) -> int:
 
 
 def tracing_seconds(ctx: Context, max_rate_s: float) -> float:
-    return max_rate_s if ctx.smoke else 0.6 * max_rate_s
+    return max_rate_s if ctx.smoke else 0.3 * max_rate_s
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU the processes have used so far (those that are gone count 0)."""
+    import psutil
+
+    total = 0.0
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def tracing_rounds(
@@ -261,6 +277,7 @@ def tracing_rounds(
         urls: dict[str, str] = {}
         users: dict[str, list[str]] = {}
         redis_urls: dict[str, str] = {}
+        pids: dict[str, list[int]] = {}
         for name, env in variants.items():
             api = apis.enter_context(
                 ctx.stack(f"enqueue-tracing-{name}", dataclasses.replace(config, env=env))
@@ -276,6 +293,7 @@ def tracing_rounds(
             redis_urls[name] = api.fresh.redis_url
             post = post_requests(api.api_url, users[name])
             asyncio.run(warm_up(post, post))
+            pids[name] = api.pids("api")
         names = list(urls)
         seconds = tracing_seconds(ctx, max_rate_s)
         for i in range(ctx.repeat * tracing_pairs(ctx)):
@@ -285,8 +303,14 @@ def tracing_rounds(
             if i % 2:
                 order.reverse()
             rates: dict[str, float] = {}
+            cpu_us: dict[str, float] = {}
             for name in order:
-                rates[name] = max_rate(ctx, urls[name], users[name], seconds)["ok_rps"]
+                before = cpu_seconds(pids[name])
+                measured = max_rate(ctx, urls[name], users[name], seconds)
+                used = cpu_seconds(pids[name]) - before
+                rates[name] = measured["ok_rps"]
+                answered = measured["ok_rps"] * seconds
+                cpu_us[name] = 1e6 * used / answered if answered else math.nan
                 drop_queues(redis_urls[name])
             rounds.append(
                 {
@@ -296,6 +320,7 @@ def tracing_rounds(
                         name: 1 - rates[name] / rates["off"] if rates["off"] else math.nan
                         for name in TRACED_VARIANTS
                     },
+                    "api_cpu_us": cpu_us,
                 }
             )
         for i in range(ctx.repeat):
@@ -329,6 +354,11 @@ def add_tracing_figures(result: Any, rounds: list[dict[str, Any]], smoke: bool) 
     at_rate = [r["on_at_rate"]["p99_ms"] for r in rounds if "on_at_rate" in r]
     result.figure(f"POST p99 at {RATE:g} req/s, tracing on", "ms", at_rate, "{:.2f}",
                   key="enqueue_p99_tracing_on")  # fmt: skip
+    for name, label in (("off", "untraced"), ("on", "every request traced"),
+                        ("sampled", f"{SAMPLED_RATIO:.0%} of roadmaps sampled")):  # fmt: skip
+        result.figure(f"API CPU per POST at the max rate, {label}", "µs",
+                      [r["api_cpu_us"][name] for r in rounds], "{:.0f}",
+                      key=f"enqueue_api_cpu_per_post_{name}")  # fmt: skip
     exported = rounds[-1]["sink"]["bytes"] if rounds else 0
     result.figure("spans exported to the sink", "bytes", [float(exported)], "{:.0f}",
                   key="enqueue_tracing_exported_bytes")  # fmt: skip
