@@ -123,7 +123,7 @@ def run(ctx: Context) -> dict[str, Any]:
         " process: one tracing every request (the SDK's default sampler), one with"
         f" OTEL_TRACES_SAMPLER=parentbased_traceidratio and _ARG={SAMPLED_RATIO:g}, and one"
         " untraced, started after the rounds above with DB_POOL_SIZE=10 each (three fit in"
-        f" max_connections); {tracing_pairs(ctx)} round(s) per repeat of the three max rates"
+        f" max_connections); {tracing_rounds_per_repeat(ctx)} round(s) per repeat of the three max rates"
         f" ({tracing_seconds(ctx, max_rate_s):g} s each) in turn, each API first, middle"
         " and last in turn, the order reversed every other round; cost = 1 - traced / off"
         " within a round, median over rounds; API CPU per POST = user + system CPU of the"
@@ -226,11 +226,11 @@ TRACED_VARIANTS: dict[str, dict[str, str]] = {
 }
 # Rounds of maximum rates per repeat: one round swings by a third on two cores, so many
 # short rounds (3 s still counts thousands of requests) rather than a few long ones.
-TRACING_PAIRS_PER_REPEAT = 4
+TRACING_ROUNDS_PER_REPEAT = 4
 
 
-def tracing_pairs(ctx: Context) -> int:
-    return 1 if ctx.smoke else TRACING_PAIRS_PER_REPEAT
+def tracing_rounds_per_repeat(ctx: Context) -> int:
+    return 1 if ctx.smoke else TRACING_ROUNDS_PER_REPEAT
 
 
 def tracing_seconds(ctx: Context, max_rate_s: float) -> float:
@@ -296,7 +296,7 @@ def tracing_rounds(
             pids[name] = api.pids("api")
         names = list(urls)
         seconds = tracing_seconds(ctx, max_rate_s)
-        for i in range(ctx.repeat * tracing_pairs(ctx)):
+        for i in range(ctx.repeat * tracing_rounds_per_repeat(ctx)):
             # Each API first, middle and last in turn, and the order reversed every other
             # round: a drift of the machine (caches, tables growing) counts against each.
             order = names[i % len(names) :] + names[: i % len(names)]

@@ -46,6 +46,15 @@ def _is_http(span: ReceivedSpan) -> bool:
     return "http.request.method" in span.attributes or "http.method" in span.attributes
 
 
+def _exporting_to(receiver: OtlpReceiver, **settings: str) -> dict[str, str]:
+    """Settings of every service: spans to ``receiver``, exported every 100 ms."""
+    return {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+        "OTEL_BSP_SCHEDULE_DELAY": "100",
+        **settings,
+    }
+
+
 async def _wait_for(receiver: OtlpReceiver, done: object, within: float = 30.0) -> None:
     deadline = time.monotonic() + within
     while not done():  # type: ignore[operator]
@@ -57,13 +66,7 @@ async def test_i19_02_a_roadmap_is_one_trace_from_the_api_through_the_workers(
     stack: Stack, db: Db
 ) -> None:
     with otlp_receiver() as receiver:
-        stack.start(
-            settings={
-                "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
-                "OTEL_BSP_SCHEDULE_DELAY": "100",
-                "ACCESS_LOG": "true",
-            }
-        )
+        stack.start(settings=_exporting_to(receiver, ACCESS_LOG="true"))
         client, _ = stack.new_user()
         jobs = [str(client.create_roadmap(**small_request()).id) for _ in range(2)]
         await db.wait_jobs(jobs, {"completed"}, within=90, context=stack.logs)
@@ -150,14 +153,13 @@ async def test_i19_02_a_roadmap_the_sampler_leaves_out_is_recorded_nowhere(
     trace the logs named as a sampled one, exporting a ``logs.write_batch`` span, whose
     parent was never recorded, for every roadmap."""
     with otlp_receiver() as receiver:
+        # Every process reads the sampler; only the API's root decision matters.
         stack.start(
-            settings={
-                "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
-                "OTEL_BSP_SCHEDULE_DELAY": "100",
-                # Every process reads the sampler; only the API's root decision matters.
-                "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
-                "OTEL_TRACES_SAMPLER_ARG": "0",
-            }
+            settings=_exporting_to(
+                receiver,
+                OTEL_TRACES_SAMPLER="parentbased_traceidratio",
+                OTEL_TRACES_SAMPLER_ARG="0",
+            )
         )
         client, _ = stack.new_user()
         job_id = client.create_roadmap(**small_request()).id
