@@ -123,6 +123,55 @@ async def test_connects_to_the_address_it_checked(
     assert lookups == ["pages.invalid"]
 
 
+def _counting_resolver(monkeypatch: pytest.MonkeyPatch, port: int) -> list[str]:
+    """Lookups made from now on; ``pages.invalid`` resolves to 127.0.0.1."""
+    lookups: list[str] = []
+    real = asyncio.get_running_loop().getaddrinfo
+
+    async def resolver(host: str, *args: Any, **kwargs: Any) -> Any:
+        lookups.append(host)
+        if host == "pages.invalid":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+        return await real(host, *args, **kwargs)
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", resolver)
+    return lookups
+
+
+async def test_checks_of_one_site_share_a_connection(
+    base: str, checker: LinkChecker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages of one origin, checked one after the other: one lookup, one connection."""
+    port = int(base.split(":")[2].split("/")[0])
+    lookups = _counting_resolver(monkeypatch, port)
+    for i in range(3):
+        check = await checker.check(
+            f"http://pages.invalid:{port}{MOUNT_PATH}/pages/t-abc123/{i}-doc"
+        )
+        assert check.status is LinkStatus.ok, check.error
+    assert lookups == ["pages.invalid"]
+
+
+async def test_an_address_is_checked_without_a_lookup(
+    base: str, checker: LinkChecker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = int(base.split(":")[2].split("/")[0])
+    lookups = _counting_resolver(monkeypatch, port)
+    assert (await checker.check(f"{base}/pages/t-abc123/1-doc")).status is LinkStatus.ok
+    strict = LinkChecker(timeout_s=10)
+    try:
+        v4 = await strict.check(f"http://127.0.0.1:{port}/")
+        v6 = await strict.check(f"http://[::1]:{port}/")
+        mapped = await strict.check(f"http://[::ffff:169.254.169.254]:{port}/")
+    finally:
+        await strict.aclose()
+    assert (v4.error, v6.error) == ("refused: loopback address", "refused: loopback address")
+    assert mapped.error == (
+        "refused: IPv6 address embedding a refused IPv4 address (cloud metadata address)"
+    )
+    assert lookups == []
+
+
 async def test_a_slow_page_is_bounded(base: str) -> None:
     """Unroutable-in-practice: a page that never answers times out within the bound."""
     quick = LinkChecker(allow_loopback=True, timeout_s=0.5)

@@ -7,6 +7,12 @@ server could answer differently, and every redirect hop goes through the same
 backend (a new origin means a new connection). TLS still verifies the
 certificate against the URL's host name (httpcore passes the origin's host as
 ``server_hostname``, not the address we connected to).
+
+Connections are kept alive for a few seconds and reused for their own origin only
+(scheme, host and port): a reused connection goes to the address that was checked when
+it opened, so reuse opens no way around the rules, and the checks of one site (a
+resource list often names several pages of it) skip the lookup, the connect and the
+TLS handshake. A host that is an IP address is checked as it is, without a lookup.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import httpcore2
 import httpx2
 from httpcore2._backends.auto import AutoBackend
 
-from roadmap_core.search.addresses import parse_address, refusal
+from roadmap_core.search.addresses import IPAddress, parse_address, refusal
 
 
 class BlockedAddress(httpcore2.ConnectError):
@@ -42,6 +48,12 @@ class GuardedBackend(httpcore2.AsyncNetworkBackend):
 
     async def resolve(self, host: str, port: int) -> str:
         """The address to connect to; raises :class:`BlockedAddress` if any answer is refused."""
+        literal = _ip_literal(host)
+        if literal is not None:
+            reason = refusal(literal, allow_loopback=self.allow_loopback)
+            if reason is not None and host.lower() not in self.allow_hosts:
+                raise BlockedAddress(host, reason)
+            return str(literal)
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(
                 host, port, type=socket.SOCK_STREAM
@@ -102,6 +114,7 @@ class GuardedTransport(httpx2.AsyncHTTPTransport):
         allow_loopback: bool = False,
         allow_hosts: frozenset[str] = frozenset(),
         max_connections: int = 20,
+        keepalive_s: float = 5.0,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         super().__init__(trust_env=False)
@@ -111,10 +124,18 @@ class GuardedTransport(httpx2.AsyncHTTPTransport):
         self._pool = httpcore2.AsyncConnectionPool(
             ssl_context=ssl_context or ssl.create_default_context(),
             max_connections=max_connections,
-            # A kept-alive connection is keyed by origin; never reuse one across checks.
-            max_keepalive_connections=0,
+            # Kept-alive connections are keyed by origin: reused for their own only.
+            max_keepalive_connections=max_connections,
+            keepalive_expiry=keepalive_s,
             network_backend=self.backend,
         )
+
+
+def _ip_literal(host: str) -> IPAddress | None:
+    try:
+        return parse_address(host.strip("[]"))
+    except ValueError:
+        return None
 
 
 def blocked_reason(exc: BaseException) -> str | None:
