@@ -20,6 +20,7 @@ from roadmap_db.repositories.frameworks import (
     replace_framework,
 )
 from roadmap_db.repositories.item_results import (
+    ItemSave,
     ResultUsage,
     attempts_left,
     begin_attempt,
@@ -29,6 +30,7 @@ from roadmap_db.repositories.item_results import (
     record_item_error,
     result_versions,
     save_item_result,
+    save_item_results,
 )
 from roadmap_db.repositories.llm_usage import CallUsage, record_llm_calls
 from roadmap_db.repositories.reconcile import (
@@ -208,6 +210,38 @@ async def test_results_are_versioned_and_only_the_holder_saves(
     async with db.sessions() as s:
         versions = await result_versions(s, item.id)
     assert [(v.version, v.body) for v in versions] == [(1, {"x": "t1"}), (2, {"x": "t2"})]
+
+
+async def test_items_saved_together_store_only_what_the_holder_holds(
+    db: ProcessDatabase, rows: Rows
+) -> None:
+    job_id, concepts = await rows.job_with_items(2)
+    mine = await _claim(db, job_id, concepts[:1], "t1")
+    theirs = await _claim(db, job_id, concepts[1:], "t2")
+    call = CallUsage(
+        job_id=job_id,
+        step="tutorial",
+        model="m",
+        prompt_tokens=7,
+        completion_tokens=1,
+        cost_usd=Decimal(0),
+        duration_ms=1.0,
+    )
+    saves = [ItemSave(i.id, {"kind": i.kind.value}, None, USAGE, [call]) for i in mine + theirs]
+    async with db.transaction() as s:
+        versions = await save_item_results(s, job_id, "t1", saves)
+    assert versions == {**{i.id: 1 for i in mine}, **{i.id: None for i in theirs}}
+    statuses = {i.id: i.status for i in await _items(db, job_id)}
+    assert {statuses[i.id] for i in mine} == {ItemStatus.succeeded}
+    assert {statuses[i.id] for i in theirs} == {ItemStatus.running}
+    async with db.sessions() as s:
+        assert [v.body for v in await result_versions(s, mine[0].id)] == [
+            {"kind": mine[0].kind.value}
+        ]
+        job = await jobs.get_job(s, job_id)
+    # Every call was paid for, stored or not.
+    assert job is not None
+    assert (job.llm_calls, job.prompt_tokens) == (6, 42)
 
 
 async def test_cancelled_job_stores_nothing(db: ProcessDatabase, rows: Rows) -> None:

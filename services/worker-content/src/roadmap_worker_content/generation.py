@@ -3,7 +3,8 @@
 Each item (one concept, one kind) is one LLM call, stored the moment it
 returns: one transaction records the call's usage on the job, stores a new
 result version and marks the item ``succeeded`` (guarded by the claim and the
-job's status), then an ``item`` progress event goes out.
+job's status), then an ``item`` progress event goes out. Items answered while
+another save of the batch runs are stored together in the next (:class:`_Saver`).
 
 Attempts are counted when they start (``begin_attempt``, which also checks that
 the job is still ``generating``: a cancelled job stops spending there), not when
@@ -75,6 +76,10 @@ class _Batch:
     contexts: dict[str, ConceptContext]
     # Attempts counted at the claim (item id → attempt number), each taken by its first call.
     begun: dict[uuid.UUID, int]
+    saver: _Saver = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "saver", _Saver(self))
 
 
 async def generate(
@@ -228,44 +233,103 @@ async def _attempts(batch: _Batch, item: ContentItem, ledger: UsageLedger) -> It
         assert call.value is not None
         assert call.usage is not None
         value, usage = call.value, call.usage
-        async with rt.db.transaction() as session:
-            version = await results.save_item_result(
-                session,
-                batch.job_id,
-                item.id,
-                batch.token,
-                body=value.model_dump(mode="json"),
-                instructions=item.instructions,
-                usage=results.ResultUsage(
-                    model=settings.content_model,
-                    prompt_tokens=usage.prompt_tokens,
-                    completion_tokens=usage.completion_tokens,
-                    cost_usd=usage.cost_usd,
-                ),
-                calls=ledger.take(),
-            )
-            progress = await results.item_progress(session, batch.job_id) if version else None
-            # This save holds the job row's lock until it commits, so the counts include
-            # every other save committed before it: the last item finalises, here, once.
-            final = (
-                await finalize_in(session, batch.job_id)
-                if progress and all_done(progress)
-                else None
-            )
-        if version is None:
-            return None
-        await _item_event(
-            rt,
-            batch.job_id,
-            item,
-            batch.concepts,
-            ItemStatus.succeeded,
-            version=version,
-            progress=progress,
+        save = results.ItemSave(
+            item.id,
+            value.model_dump(mode="json"),
+            item.instructions,
+            results.ResultUsage(
+                model=settings.content_model,
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                cost_usd=usage.cost_usd,
+            ),
+            ledger.take(),
         )
-        if final is not None:
-            await announce(rt.progress, batch.job_id, *final)
-        return ItemStatus.succeeded
+        version = await batch.saver.save(item, save)
+        return None if version is None else ItemStatus.succeeded
+
+
+class _Saver:
+    """Stores the answered items of a batch, those answered together in one transaction.
+
+    Answers arrive in bursts (the calls of one wave go out together), and every save
+    locks the job row, so saved one by one they queue on that lock, the slowest of
+    them far behind its answer. Here, while one transaction runs, the answers that
+    arrive wait and go into the next: one lock per group, a handful of statements
+    whatever its size. Whichever waiter takes the lock next stores everything queued
+    by then; every item still gets its own ``item`` event, in order, its progress counted
+    as if the group had been saved one item at a time.
+    """
+
+    def __init__(self, batch: _Batch) -> None:
+        self._batch = batch
+        self._queue: list[tuple[ContentItem, results.ItemSave, asyncio.Future[int | None]]] = []
+        self._lock = asyncio.Lock()
+
+    async def save(self, item: ContentItem, save: results.ItemSave) -> int | None:
+        """The item's new version once it is stored and announced; None if it was not
+        stored (the job went away or the item is no longer ours)."""
+        stored: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        self._queue.append((item, save, stored))
+        async with self._lock:
+            if not stored.done():
+                group, self._queue = self._queue, []
+                await self._store(group)
+        return await stored
+
+    async def _store(
+        self, group: list[tuple[ContentItem, results.ItemSave, asyncio.Future[int | None]]]
+    ) -> None:
+        batch = self._batch
+        try:
+            async with batch.rt.db.transaction() as session:
+                versions = await results.save_item_results(
+                    session, batch.job_id, batch.token, [save for _, save, _ in group]
+                )
+                saved = [
+                    (item, version)
+                    for item, _, _ in group
+                    if (version := versions[item.id]) is not None
+                ]
+                progress = await results.item_progress(session, batch.job_id) if saved else None
+                # The job row stays locked until this commits, so the counts include every
+                # other save committed before: the last group finalises, here, once.
+                final = (
+                    await finalize_in(session, batch.job_id)
+                    if progress and all_done(progress)
+                    else None
+                )
+            for i, (item, version) in enumerate(saved):
+                assert progress is not None
+                await _item_event(
+                    batch.rt,
+                    batch.job_id,
+                    item,
+                    batch.concepts,
+                    ItemStatus.succeeded,
+                    version=version,
+                    progress=_progress_before(progress, len(saved) - 1 - i),
+                )
+            if final is not None:
+                await announce(batch.rt.progress, batch.job_id, *final)
+            for item, _, stored in group:
+                stored.set_result(versions[item.id])
+        except BaseException as exc:
+            # The items of the others fail with it (their task is retried); a cancelled
+            # store is an error for them, not a cancellation of their own.
+            error = exc if isinstance(exc, Exception) else RuntimeError("the save was cancelled")
+            for _, _, stored in group:
+                if not stored.done():
+                    stored.set_exception(error)
+            raise
+
+
+def _progress_before(progress: dict[str, int], later: int) -> dict[str, int]:
+    """The counts as they were with the ``later`` saves of a group not yet committed."""
+    if not later:
+        return progress
+    succeeded, running = ItemStatus.succeeded.value, ItemStatus.running.value
+    return {**progress, succeeded: progress[succeeded] - later, running: progress[running] + later}
 
 
 @dataclass(slots=True)

@@ -30,6 +30,88 @@ class ResultUsage:
     cost_usd: Decimal = Decimal(0)
 
 
+@dataclass(frozen=True, slots=True)
+class ItemSave:
+    """One answered item to store: its result, and the LLM calls it made since its outcome
+    was last stored."""
+
+    item_id: uuid.UUID
+    body: dict[str, Any]
+    instructions: str | None
+    usage: ResultUsage
+    calls: Sequence[CallUsage] = ()
+
+
+async def save_item_results(
+    session: AsyncSession, job_id: uuid.UUID, token: str, saves: Sequence[ItemSave]
+) -> dict[uuid.UUID, int | None]:
+    """Store a new result version of every item in ``saves`` and mark it ``succeeded``;
+    returns each item's new version, ``None`` where nothing was stored.
+
+    The LLM calls are recorded and added to the job's totals in any case: they were paid
+    for. A result is stored only while the job is ``generating`` and the item ``running``
+    under ``token``. The job row is updated (and so locked) first: a concurrent cancel
+    either waits for this save or wins before it. Four statements whatever the number of
+    items, so that answers arriving together hold the job's lock once, briefly.
+    """
+    versions: dict[uuid.UUID, int | None] = {s.item_id: None for s in saves}
+    calls = [c for s in saves for c in s.calls]
+    status = (
+        await session.execute(
+            update(RoadmapJob)
+            .where(RoadmapJob.id == job_id, RoadmapJob.deleted_at.is_(None))
+            .values(updated_at=func.now(), **job_totals_increment(calls))
+            .returning(RoadmapJob.status)
+            .execution_options(synchronize_session=False)
+        )
+    ).scalar_one_or_none()
+    if status is None:
+        return versions
+    await insert_llm_calls(session, calls)
+    if status is not JobStatus.generating or not saves:
+        return versions
+    stored = await session.execute(
+        update(ContentItem)
+        .where(
+            ContentItem.id.in_(list(versions)),
+            ContentItem.status == ItemStatus.running,
+            ContentItem.claim_token == token,
+        )
+        .values(
+            status=ItemStatus.succeeded,
+            version=ContentItem.version + 1,
+            error=None,
+            instructions=None,
+            claim_token=None,
+            updated_at=func.now(),
+            # Resources are checked just before they are stored.
+            links_checked_at=case(
+                (ContentItem.kind == ContentKind.resources, func.now()), else_=None
+            ),
+        )
+        .returning(ContentItem.id, ContentItem.version)
+        .execution_options(synchronize_session=False)
+    )
+    versions.update((item_id, int(version)) for item_id, version in stored.all())
+    rows = [
+        {
+            "item_id": s.item_id,
+            "version": versions[s.item_id],
+            "body": s.body,
+            "model": s.usage.model,
+            "instructions": s.instructions,
+            "prompt_tokens": s.usage.prompt_tokens,
+            "completion_tokens": s.usage.completion_tokens,
+            "cost_usd": s.usage.cost_usd,
+        }
+        for s in saves
+        if versions[s.item_id] is not None
+    ]
+    if rows:
+        await session.execute(insert(ContentResult), rows)
+    return versions
+
+
 async def save_item_result(
     session: AsyncSession,
     job_id: uuid.UUID,
@@ -41,68 +123,9 @@ async def save_item_result(
     usage: ResultUsage,
     calls: Sequence[CallUsage] = (),
 ) -> int | None:
-    """Store a new result version and mark the item ``succeeded``; returns the version.
-
-    ``calls`` (the LLM calls this item made since its outcome was last stored)
-    are recorded and added to the job's totals in any case: they were paid for.
-    The result itself is stored only while the job is ``generating`` and the
-    item ``running`` under ``token``; otherwise ``None``. The job row is updated
-    (and so locked) first: a concurrent cancel either waits for this save or
-    wins before it.
-    """
-    status = (
-        await session.execute(
-            update(RoadmapJob)
-            .where(RoadmapJob.id == job_id, RoadmapJob.deleted_at.is_(None))
-            .values(updated_at=func.now(), **job_totals_increment(calls))
-            .returning(RoadmapJob.status)
-            .execution_options(synchronize_session=False)
-        )
-    ).scalar_one_or_none()
-    if status is None:
-        return None
-    await insert_llm_calls(session, calls)
-    if status is not JobStatus.generating:
-        return None
-    version = (
-        await session.execute(
-            update(ContentItem)
-            .where(
-                ContentItem.id == item_id,
-                ContentItem.status == ItemStatus.running,
-                ContentItem.claim_token == token,
-            )
-            .values(
-                status=ItemStatus.succeeded,
-                version=ContentItem.version + 1,
-                error=None,
-                instructions=None,
-                claim_token=None,
-                updated_at=func.now(),
-                # Resources are checked just before they are stored.
-                links_checked_at=case(
-                    (ContentItem.kind == ContentKind.resources, func.now()), else_=None
-                ),
-            )
-            .returning(ContentItem.version)
-            .execution_options(synchronize_session=False)
-        )
-    ).scalar_one_or_none()
-    if version is None:
-        return None
-    await session.execute(
-        insert(ContentResult).values(
-            item_id=item_id,
-            version=version,
-            body=body,
-            model=usage.model,
-            instructions=instructions,
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            cost_usd=usage.cost_usd,
-        )
-    )
-    return int(version)
+    """:func:`save_item_results` for one item; returns its new version or ``None``."""
+    save = ItemSave(item_id, body, instructions, usage, calls)
+    return (await save_item_results(session, job_id, token, [save]))[item_id]
 
 
 async def begin_attempt(
