@@ -332,10 +332,9 @@ async def _complete(state: FakeState, request: Request) -> Response:
             media_type="text/event-stream",
             headers={"x-request-id": f"req_fake_{seq}", "cache-control": "no-cache"},
         )
-    delay = _latency(state, config, completion_tokens) - (time.monotonic() - started)
-    if delay > 0:
-        await asyncio.sleep(delay)
-    return JSONResponse(
+    # Rendered before the wait: when many answers fall due together, each then only has
+    # to be written.
+    response = JSONResponse(
         {
             "id": f"chatcmpl-fake-{seq}",
             "object": "chat.completion",
@@ -354,6 +353,10 @@ async def _complete(state: FakeState, request: Request) -> Response:
         },
         headers={"x-request-id": f"req_fake_{seq}"},
     )
+    delay = _latency(state, config, completion_tokens) - (time.monotonic() - started)
+    if delay > 0:
+        await asyncio.sleep(delay)
+    return response
 
 
 def _pieces(text: str) -> list[str]:
