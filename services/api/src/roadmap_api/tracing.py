@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from opentelemetry import context, propagate, trace
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import Span, SpanKind, StatusCode
 from starlette.types import Scope
@@ -55,7 +56,13 @@ def start(scope: Scope) -> tuple[Span, object, str]:
             "url.scheme": scope.get("scheme", "http"),
         },
     )
-    return span, context.attach(trace.set_span_in_context(span, parent)), method
+    current = trace.set_span_in_context(span, parent)
+    if not span.is_recording():
+        # A request the sampler left out: every span under it would be dropped too, so
+        # the instrumentations (asyncpg, Redis) skip their work for it altogether. The
+        # context still travels: task messages carry its traceparent, unsampled.
+        current = context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True, current)
+    return span, context.attach(current), method
 
 
 def end(span: Span, token: object, method: str, route: str, status: int) -> None:
