@@ -22,6 +22,7 @@ from roadmap_core.progress import (
     StatusEvent,
     decode_entry,
     publish_progress,
+    publish_progress_events,
     stream_key,
 )
 from roadmap_devservers.embedded import EmbeddedRedis
@@ -134,6 +135,25 @@ async def test_resume_with_last_event_id(
     )
     events = [e for e in parse_sse(response.text) if e.event]
     assert [(e.event, e.id) for e in events] == [("item", ids[2]), ("completed", ids[3])]
+
+
+async def test_events_published_together_stream_in_order_each_with_its_id(
+    client: httpx.AsyncClient, alice: Account, seed: Seeder, redis: Redis
+) -> None:
+    job = await seed.job(alice, status=JobStatus.completed, concepts=1)
+    first = await publish(redis, job.id, status_event())
+    together = await publish_progress_events(
+        redis, job.id, [item(1), item(2), completed()], maxlen=1000, ttl_s=600
+    )
+    assert len(set(together)) == 3
+    assert 0 < await redis.ttl(stream_key(job.id)) <= 600
+    response = await get_stream(
+        client, events_url(job.id), {**alice.headers, "Last-Event-ID": first}
+    )
+    events = [e for e in parse_sse(response.text) if e.event]
+    assert [(e.event, e.id) for e in events] == list(
+        zip(["item", "item", "completed"], together, strict=True)
+    )
 
 
 async def test_resume_after_the_stream_was_trimmed_starts_with_a_snapshot(

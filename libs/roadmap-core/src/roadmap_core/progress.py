@@ -11,7 +11,7 @@ as ``id:``.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -238,12 +238,28 @@ async def publish_progress(
     ttl_s: int,
 ) -> str:
     """Append ``data`` to the job's stream; returns the stream entry id (the SSE id)."""
+    return (await publish_progress_events(redis, job_id, [data], maxlen=maxlen, ttl_s=ttl_s))[0]
+
+
+async def publish_progress_events(
+    redis: Redis,
+    job_id: uuid.UUID,
+    events: Sequence[EventData],
+    *,
+    maxlen: int,
+    ttl_s: int,
+) -> list[str]:
+    """Append ``events`` to the job's stream, in order, in one round trip; returns their
+    entry ids."""
+    if not events:
+        return []
     key = stream_key(job_id)
     async with redis.pipeline(transaction=False) as pipe:
-        pipe.xadd(key, encode(data), maxlen=maxlen, approximate=True)  # type: ignore[arg-type]
+        for data in events:
+            pipe.xadd(key, encode(data), maxlen=maxlen, approximate=True)  # type: ignore[arg-type]
         pipe.expire(key, ttl_s)
-        entry_id, _ = await pipe.execute()
-    return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+        *entry_ids, _ = await pipe.execute()
+    return [e.decode() if isinstance(e, bytes) else str(e) for e in entry_ids]
 
 
 def _text(value: Any) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -24,7 +25,7 @@ from roadmap_core.progress import (
     Progress,
     StatusEvent,
     StepEvent,
-    publish_progress,
+    publish_progress_events,
 )
 from roadmap_core.settings import RedisSettings
 from roadmap_db.repositories.item_results import item_progress
@@ -45,19 +46,23 @@ class EventPublisher:
         self._ttl_s = settings.progress_stream_ttl_s
 
     async def publish(self, job_id: uuid.UUID, data: EventData) -> None:
-        if isinstance(data, CompletedEvent | FailedEvent | CancelledEvent):
-            status = (
-                data.status.value if isinstance(data, CompletedEvent) else data.event_type.value
-            )
-            jobs_finished().labels(status).inc()
+        await self.publish_all(job_id, [data])
+
+    async def publish_all(self, job_id: uuid.UUID, events: Sequence[EventData]) -> None:
+        """Publish ``events`` in order, in one round trip."""
+        for data in events:
+            if isinstance(data, CompletedEvent | FailedEvent | CancelledEvent):
+                status = (
+                    data.status.value if isinstance(data, CompletedEvent) else data.event_type.value
+                )
+                jobs_finished().labels(status).inc()
         try:
-            await publish_progress(
-                self._redis, job_id, data, maxlen=self._maxlen, ttl_s=self._ttl_s
+            await publish_progress_events(
+                self._redis, job_id, events, maxlen=self._maxlen, ttl_s=self._ttl_s
             )
         except (RedisError, OSError) as exc:
-            log.warning(
-                "progress event %s of job %s not published: %s", data.event_type, job_id, exc
-            )
+            kinds = ", ".join(str(data.event_type) for data in events)
+            log.warning("progress events (%s) of job %s not published: %s", kinds, job_id, exc)
 
     async def status(self, job_id: uuid.UUID, status: JobStatus, step: JobStep) -> None:
         await self.publish(job_id, StatusEvent(status=status, step=step))

@@ -299,16 +299,20 @@ class _Saver:
                     if progress and all_done(progress)
                     else None
                 )
-            for i, (item, version) in enumerate(saved):
+            if saved:
                 assert progress is not None
-                await _item_event(
-                    batch.rt,
+                await batch.rt.progress.publish_all(
                     batch.job_id,
-                    item,
-                    batch.concepts,
-                    ItemStatus.succeeded,
-                    version=version,
-                    progress=_progress_before(progress, len(saved) - 1 - i),
+                    [
+                        _item_event_data(
+                            item,
+                            batch.concepts,
+                            ItemStatus.succeeded,
+                            version=version,
+                            progress=_progress_before(progress, len(saved) - 1 - i),
+                        )
+                        for i, (item, version) in enumerate(saved)
+                    ],
                 )
             if final is not None:
                 await announce(batch.rt.progress, batch.job_id, *final)
@@ -454,11 +458,26 @@ async def _item_event(
     error: str | None = None,
     progress: dict[str, int] | None = None,
 ) -> None:
-    concept = concepts.get(item.concept_id)
     if progress is None:
         async with rt.db.sessions() as session:
             progress = await results.item_progress(session, job_id)
-    event = ItemEvent(
+    event = _item_event_data(
+        item, concepts, status, version=version, error=error, progress=progress
+    )
+    await rt.progress.publish(job_id, event)
+
+
+def _item_event_data(
+    item: ContentItem,
+    concepts: dict[uuid.UUID, Concept],
+    status: ItemStatus,
+    *,
+    progress: dict[str, int],
+    version: int | None = None,
+    error: str | None = None,
+) -> ItemEvent:
+    concept = concepts.get(item.concept_id)
+    return ItemEvent(
         item_id=item.id,
         concept_id=item.concept_id,
         concept_key=concept.key if concept else None,
@@ -468,4 +487,3 @@ async def _item_event(
         error=error,
         progress=Progress.from_counts(progress),
     )
-    await rt.progress.publish(job_id, event)
