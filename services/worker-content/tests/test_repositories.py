@@ -72,6 +72,20 @@ async def _claim(
         )
 
 
+def _call_usage(
+    job_id: uuid.UUID, *, prompt_tokens: int, completion_tokens: int, cost_usd: Decimal
+) -> CallUsage:
+    return CallUsage(
+        job_id=job_id,
+        step="tutorial",
+        model="m",
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        cost_usd=cost_usd,
+        duration_ms=12.5,
+    )
+
+
 async def _save(
     db: ProcessDatabase, job_id: uuid.UUID, item_id: uuid.UUID, token: str
 ) -> int | None:
@@ -218,15 +232,7 @@ async def test_items_saved_together_store_only_what_the_holder_holds(
     job_id, concepts = await rows.job_with_items(2)
     mine = await _claim(db, job_id, concepts[:1], "t1")
     theirs = await _claim(db, job_id, concepts[1:], "t2")
-    call = CallUsage(
-        job_id=job_id,
-        step="tutorial",
-        model="m",
-        prompt_tokens=7,
-        completion_tokens=1,
-        cost_usd=Decimal(0),
-        duration_ms=1.0,
-    )
+    call = _call_usage(job_id, prompt_tokens=7, completion_tokens=1, cost_usd=Decimal(0))
     saves = [ItemSave(i.id, {"kind": i.kind.value}, None, USAGE, [call]) for i in mine + theirs]
     async with db.transaction() as s:
         versions = await save_item_results(s, job_id, "t1", saves)
@@ -366,15 +372,7 @@ async def test_review_decisions_follow_the_state_machine(db: ProcessDatabase, ro
 
 async def test_usage_is_summed_on_the_job(db: ProcessDatabase, rows: Rows) -> None:
     job_id = await rows.job()
-    call = CallUsage(
-        job_id=job_id,
-        step="tutorial",
-        model="m",
-        prompt_tokens=100,
-        completion_tokens=50,
-        cost_usd=Decimal("0.002"),
-        duration_ms=12.5,
-    )
+    call = _call_usage(job_id, prompt_tokens=100, completion_tokens=50, cost_usd=Decimal("0.002"))
     async with db.transaction() as s:
         await record_llm_calls(s, [call, call])
     async with db.sessions() as s:

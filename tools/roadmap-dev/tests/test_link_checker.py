@@ -101,28 +101,6 @@ async def test_loopback_is_refused_unless_allowed(base: str) -> None:
     assert check.error == "refused: loopback address"
 
 
-async def test_connects_to_the_address_it_checked(
-    base: str, checker: LinkChecker, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A name that only our resolver knows: the connection must go to the address the
-    check resolved (no second lookup), and the URL's host stays the page's host."""
-    port = int(base.split(":")[2].split("/")[0])
-    lookups: list[str] = []
-    real = asyncio.get_running_loop().getaddrinfo
-
-    async def resolver(host: str, *args: Any, **kwargs: Any) -> Any:
-        lookups.append(host)
-        if host == "pages.invalid":
-            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
-        return await real(host, *args, **kwargs)
-
-    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", resolver)
-    url = f"http://pages.invalid:{port}{MOUNT_PATH}/pages/t-abc123/1-doc"
-    check = await checker.check(url)
-    assert check.status is LinkStatus.ok, check.error
-    assert lookups == ["pages.invalid"]
-
-
 def _counting_resolver(monkeypatch: pytest.MonkeyPatch, port: int) -> list[str]:
     """Lookups made from now on; ``pages.invalid`` resolves to 127.0.0.1."""
     lookups: list[str] = []
@@ -136,6 +114,19 @@ def _counting_resolver(monkeypatch: pytest.MonkeyPatch, port: int) -> list[str]:
 
     monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", resolver)
     return lookups
+
+
+async def test_connects_to_the_address_it_checked(
+    base: str, checker: LinkChecker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A name that only our resolver knows: the connection must go to the address the
+    check resolved (no second lookup), and the URL's host stays the page's host."""
+    port = int(base.split(":")[2].split("/")[0])
+    lookups = _counting_resolver(monkeypatch, port)
+    url = f"http://pages.invalid:{port}{MOUNT_PATH}/pages/t-abc123/1-doc"
+    check = await checker.check(url)
+    assert check.status is LinkStatus.ok, check.error
+    assert lookups == ["pages.invalid"]
 
 
 async def test_checks_of_one_site_share_a_connection(
