@@ -17,8 +17,8 @@ item that kills its process costs the items around it nothing.
 A retryable error is noted and the item tried again after a backoff, under the
 same claim; a permanent error, or the last attempt, marks it ``failed``. Items
 whose next attempt would not fit in the task's time limit are handed back
-(``queued``) and their concepts returned to the caller to send again. The last
-item of the job to be stored finalises it in the same transaction.
+(``queued``) and their concepts returned to the caller to send again. The save
+that stores the job's last items finalises it in the same transaction.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from roadmap_db.models import Concept, ContentItem
 from roadmap_db.repositories import item_results as results
 from roadmap_db.repositories.claims import claim_items, fail_exhausted_items
 from roadmap_db.repositories.frameworks import load_framework_and_concepts
-from roadmap_db.repositories.job_lifecycle import get_job
+from roadmap_db.repositories.job_lifecycle import Finalized, get_job
 from roadmap_db.repositories.llm_usage import record_llm_calls
 from roadmap_worker_content.finalize import all_done, announce, finalize_and_announce, finalize_in
 from roadmap_worker_content.leases import renewing_lease
@@ -249,6 +249,17 @@ async def _attempts(batch: _Batch, item: ContentItem, ledger: UsageLedger) -> It
         return None if version is None else ItemStatus.succeeded
 
 
+_Entry = tuple[ContentItem, results.ItemSave, asyncio.Future[int | None]]
+
+
+@dataclass(slots=True)
+class _Committed:
+    versions: dict[uuid.UUID, int | None]
+    saved: list[tuple[ContentItem, int]]
+    progress: dict[str, int] | None
+    final: tuple[Finalized, dict[str, int]] | None
+
+
 class _Saver:
     """Stores the answered items of a batch, those answered together in one transaction.
 
@@ -258,12 +269,13 @@ class _Saver:
     arrive wait and go into the next: one lock per group, a handful of statements
     whatever its size. Whichever waiter takes the lock next stores everything queued
     by then; every item still gets its own ``item`` event, in order, its progress counted
-    as if the group had been saved one item at a time.
+    as if the group had been saved one item at a time. A group whose transaction fails
+    is stored again one item at a time, so that only an item at fault fails.
     """
 
     def __init__(self, batch: _Batch) -> None:
         self._batch = batch
-        self._queue: list[tuple[ContentItem, results.ItemSave, asyncio.Future[int | None]]] = []
+        self._queue: list[_Entry] = []
         self._lock = asyncio.Lock()
 
     async def save(self, item: ContentItem, save: results.ItemSave) -> int | None:
@@ -271,61 +283,97 @@ class _Saver:
         stored (the job went away or the item is no longer ours)."""
         stored: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
         self._queue.append((item, save, stored))
-        async with self._lock:
-            if not stored.done():
-                group, self._queue = self._queue, []
-                await self._store(group)
+        try:
+            async with self._lock:
+                if not stored.done():
+                    group, self._queue = self._queue, []
+                    await self._store(group)
+        except asyncio.CancelledError:
+            # If not stored yet, it still is by whoever stores next (the call was paid
+            # for); either way nobody reads the outcome.
+            if stored.done() and not stored.cancelled():
+                stored.exception()  # read: no "never retrieved" warning
+            stored.cancel()
+            raise
         return await stored
 
-    async def _store(
-        self, group: list[tuple[ContentItem, results.ItemSave, asyncio.Future[int | None]]]
-    ) -> None:
-        batch = self._batch
+    async def _store(self, group: list[_Entry]) -> None:
+        """Store ``group`` and settle each entry's future with its version or its error
+        (ordinary errors reach the waiters through their futures, not from here)."""
         try:
-            async with batch.rt.db.transaction() as session:
-                versions = await results.save_item_results(
-                    session, batch.job_id, batch.token, [save for _, save, _ in group]
-                )
-                saved = [
-                    (item, version)
-                    for item, _, _ in group
-                    if (version := versions[item.id]) is not None
-                ]
-                progress = await results.item_progress(session, batch.job_id) if saved else None
-                # The job row stays locked until this commits, so the counts include every
-                # other save committed before: the last group finalises, here, once.
-                final = (
-                    await finalize_in(session, batch.job_id)
-                    if progress and all_done(progress)
-                    else None
-                )
-            if saved:
-                assert progress is not None
-                await batch.rt.progress.publish_all(
-                    batch.job_id,
-                    [
-                        _item_event_data(
-                            item,
-                            batch.concepts,
-                            ItemStatus.succeeded,
-                            version=version,
-                            progress=_progress_before(progress, len(saved) - 1 - i),
-                        )
-                        for i, (item, version) in enumerate(saved)
-                    ],
-                )
-            if final is not None:
-                await announce(batch.rt.progress, batch.job_id, *final)
-            for item, _, stored in group:
-                stored.set_result(versions[item.id])
-        except BaseException as exc:
-            # The items of the others fail with it (their task is retried); a cancelled
-            # store is an error for them, not a cancellation of their own.
-            error = exc if isinstance(exc, Exception) else RuntimeError("the save was cancelled")
-            for _, _, stored in group:
-                if not stored.done():
-                    stored.set_exception(error)
+            committed = await self._commit(group)
+        except asyncio.CancelledError:
+            _settle(group, RuntimeError("the save was cancelled"))
             raise
+        except Exception as exc:
+            if len(group) == 1:
+                _settle(group, exc)
+                return
+            # Nothing of the group was written: store each alone, once.
+            log.warning(
+                "saving %d items together failed (%s); saving them one by one",
+                len(group),
+                type(exc).__name__,
+            )
+            for entry in group:
+                await self._store([entry])
+            return
+        try:
+            await self._announce(committed)
+        except BaseException as exc:
+            _settle(group, exc if isinstance(exc, Exception) else RuntimeError(str(exc)))
+            raise
+        for item, _, stored in group:
+            if not stored.done():
+                stored.set_result(committed.versions[item.id])
+
+    async def _commit(self, group: list[_Entry]) -> _Committed:
+        batch = self._batch
+        async with batch.rt.db.transaction() as session:
+            versions = await results.save_item_results(
+                session, batch.job_id, batch.token, [save for _, save, _ in group]
+            )
+            saved = [
+                (item, version)
+                for item, _, _ in group
+                if (version := versions[item.id]) is not None
+            ]
+            progress = await results.item_progress(session, batch.job_id) if saved else None
+            # The job row stays locked until this commits, so the counts include every
+            # other save committed before: the last group finalises, here, once.
+            final = (
+                await finalize_in(session, batch.job_id)
+                if progress and all_done(progress)
+                else None
+            )
+        return _Committed(versions, saved, progress, final)
+
+    async def _announce(self, committed: _Committed) -> None:
+        batch = self._batch
+        if committed.saved:
+            assert committed.progress is not None
+            later = len(committed.saved) - 1
+            await batch.rt.progress.publish_all(
+                batch.job_id,
+                [
+                    _item_event_data(
+                        item,
+                        batch.concepts,
+                        ItemStatus.succeeded,
+                        version=version,
+                        progress=_progress_before(committed.progress, later - i),
+                    )
+                    for i, (item, version) in enumerate(committed.saved)
+                ],
+            )
+        if committed.final is not None:
+            await announce(batch.rt.progress, batch.job_id, *committed.final)
+
+
+def _settle(group: list[_Entry], error: Exception) -> None:
+    for _, _, stored in group:
+        if not stored.done():
+            stored.set_exception(error)
 
 
 def _progress_before(progress: dict[str, int], later: int) -> dict[str, int]:

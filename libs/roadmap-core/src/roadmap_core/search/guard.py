@@ -8,11 +8,15 @@ backend (a new origin means a new connection). TLS still verifies the
 certificate against the URL's host name (httpcore passes the origin's host as
 ``server_hostname``, not the address we connected to).
 
-Connections are kept alive for a few seconds and reused for their own origin only
+Connections are kept alive for two seconds and reused for their own origin only
 (scheme, host and port): a reused connection goes to the address that was checked when
 it opened, so reuse opens no way around the rules, and the checks of one site (a
 resource list often names several pages of it) skip the lookup, the connect and the
-TLS handshake. A host that is an IP address is checked as it is, without a lookup.
+TLS handshake — after a response read to its end; one left unread (a redirect, a page
+cut at the checker's limit) closes its connection. Two seconds, well below the usual
+server-side keep-alive timeouts (5 s and up), so that a server rarely closes a
+connection just as it is reused. A host that is an IP address is checked as it is,
+without a lookup.
 """
 
 from __future__ import annotations
@@ -114,7 +118,7 @@ class GuardedTransport(httpx2.AsyncHTTPTransport):
         allow_loopback: bool = False,
         allow_hosts: frozenset[str] = frozenset(),
         max_connections: int = 20,
-        keepalive_s: float = 5.0,
+        keepalive_s: float = 2.0,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         super().__init__(trust_env=False)
