@@ -13,12 +13,7 @@ from roadmap_core.domain import ContentKind, ItemStatus, JobStatus, JobStep
 from roadmap_db.engine import ProcessDatabase
 from roadmap_db.models import ContentItem, RoadmapJob
 from roadmap_db.repositories import job_lifecycle as jobs
-from roadmap_db.repositories.claims import (
-    claim_items,
-    claim_job,
-    fail_exhausted_items,
-    heartbeat_items,
-)
+from roadmap_db.repositories.claims import claim_items, claim_job, fail_exhausted_items
 from roadmap_db.repositories.frameworks import (
     add_review_round,
     load_framework,
@@ -253,20 +248,6 @@ async def test_items_saved_together_store_only_what_the_holder_holds(
     # Every call was paid for, stored or not.
     assert job is not None
     assert (job.llm_calls, job.prompt_tokens) == (6, 42)
-
-
-async def test_the_lease_heartbeat_skips_items_being_saved(db: ProcessDatabase, rows: Rows) -> None:
-    """A save locks the items it stores; the heartbeat renews the others without waiting
-    for it (waiting, in another row order, could deadlock with a save of several)."""
-    job_id, concepts = await rows.job_with_items(1)
-    items = await _claim(db, job_id, concepts, "t")
-    async with db.transaction() as saving:
-        await saving.execute(
-            update(ContentItem).where(ContentItem.id == items[0].id).values(error=None)
-        )
-        async with db.transaction() as s:
-            renewed = await asyncio.wait_for(heartbeat_items(s, "t"), timeout=10)
-    assert renewed == len(items) - 1
 
 
 async def test_cancelled_job_stores_nothing(db: ProcessDatabase, rows: Rows) -> None:

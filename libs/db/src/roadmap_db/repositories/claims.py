@@ -134,22 +134,11 @@ async def claim_items(
 
 
 async def heartbeat_items(session: AsyncSession, token: str) -> int:
-    """Renew the lease of every item still running under ``token``; returns how many.
-
-    Rows another statement has locked are skipped, not waited for: they are being saved
-    (several at once, in an order this scan does not share, so waiting could deadlock),
-    and one that stays running is renewed by the next heartbeat.
-    """
-    free = (
-        select(ContentItem.id)
-        .where(ContentItem.claim_token == token, ContentItem.status == ItemStatus.running)
-        .with_for_update(skip_locked=True)
-    )
+    """Renew the lease of every item still running under ``token``; returns how many."""
     result = await session.execute(
         update(ContentItem)
-        .where(ContentItem.id.in_(free.scalar_subquery()))
+        .where(ContentItem.claim_token == token, ContentItem.status == ItemStatus.running)
         .values(claimed_at=func.now())
-        .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
