@@ -11,8 +11,9 @@ knobs. ``service.name`` is the service's own name unless ``OTEL_SERVICE_NAME`` o
 
 What makes the spans, standard instrumentations wherever one exists:
 
-* the API: FastAPI's own OpenTelemetry support (``FastAPI(telemetry=...)``, server spans
-  that continue an incoming ``traceparent``);
+* the API: one server span per request that continues an incoming ``traceparent``
+  (:mod:`roadmap_api.tracing`: the W3C propagator and the HTTP semantic conventions;
+  it says why not FastAPI's own ``FastAPI(telemetry=...)``, which costs far more CPU);
 * Celery tasks in the workers: ``opentelemetry-instrumentation-celery`` (a consumer span
   per task, continuing the context its message carries; a producer span and the context
   in the headers of every message sent through kombu);
