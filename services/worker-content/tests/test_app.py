@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from roadmap_core import contracts
@@ -62,3 +66,34 @@ def test_each_child_keeps_a_connection_per_call_slot_by_default(
     monkeypatch.setenv("LLM_CONCURRENCY", "6")
     monkeypatch.delenv("WORKER_DB_POOL_SIZE", raising=False)
     assert ContentWorkerSettings().child_pool_size == 7
+
+
+_HUNG_SHUTDOWN = """
+import time
+from celery.signals import worker_shutting_down
+import roadmap_worker_content.app
+from roadmap_core import celery_shutdown as guard
+guard.STACKS_AFTER_S = 0.2
+guard.EXIT_AFTER_S = 0.5
+worker_shutting_down.send(sender="content@test", sig="SIGQUIT", how="Cold", exitcode=1)
+def hung_in_broker_teardown():
+    time.sleep(120)
+hung_in_broker_teardown()
+raise SystemExit(3)
+"""
+
+
+def test_a_cold_shutdown_that_hangs_ends_itself_after_writing_the_stacks() -> None:
+    # SIGTERM is a cold shutdown here (REMAP_SIGTERM=SIGQUIT): once Celery has waited the
+    # soft-shutdown timeout and announced it, a hang is cut short rather than SIGKILLed.
+    # Bounded by subprocess.run's timeout: a shutdown that never ends raises TimeoutExpired.
+    result = subprocess.run(
+        [sys.executable, "-c", _HUNG_SHUTDOWN],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "REDIS_URL": "redis://127.0.0.1:9/0"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "in hung_in_broker_teardown" in result.stderr
+    assert "cold shutdown still running after 0.5 s" in result.stderr

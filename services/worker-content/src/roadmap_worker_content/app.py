@@ -17,7 +17,7 @@ from typing import Any
 
 from celery import signals
 
-from roadmap_core import telemetry
+from roadmap_core import celery_shutdown, telemetry
 from roadmap_core.celery_app import create_celery_app
 from roadmap_core.contracts import CHAT_QUEUE, CONTENT_QUEUE
 from roadmap_core.logjson import json_lines
@@ -49,6 +49,7 @@ celery_app.conf.update(
 )
 
 _supervisor = Supervisor(settings, celery_app)
+celery_shutdown.bound_cold_shutdown()
 
 
 @signals.celeryd_after_setup.connect

@@ -12,11 +12,7 @@ the worker process by the first task and closed on ``worker_shutdown``.
 
 from __future__ import annotations
 
-import faulthandler
 import logging
-import os
-import sys
-import threading
 from typing import Any
 
 from celery.signals import (
@@ -26,11 +22,10 @@ from celery.signals import (
     worker_process_shutdown,
     worker_ready,
     worker_shutdown,
-    worker_shutting_down,
 )
 from kombu import Exchange, Queue
 
-from roadmap_core import telemetry
+from roadmap_core import celery_shutdown, telemetry
 from roadmap_core.celery_app import create_celery_app
 from roadmap_core.contracts import LOGS_QUEUE
 from roadmap_core.logjson import json_lines
@@ -44,17 +39,6 @@ from roadmap_worker_logs.tasks import register_tasks
 
 settings = LogsWorkerSettings()
 
-# A cold shutdown has waited out the soft shutdown and joined the pool when Celery announces
-# it; what is left (broker teardown, metrics server, interpreter exit) takes a second or two.
-# A main process still alive this long after writes every thread's stack to stderr, so a
-# shutdown that hangs until the platform's SIGKILL says where it hung.
-SHUTDOWN_STACKS_AFTER_S = 15.0
-# And one still alive this long after ends itself, exit status 0: the pool is joined, so
-# nothing is left to lose, and the platform's SIGKILL (10 s soft shutdown + 30 s margin on
-# Railway) would only end it later. Seen hanging there: the remote-control queue's cleanup
-# reconnecting to Redis, blocked in the lookup of the broker's host name.
-SHUTDOWN_EXIT_AFTER_S = 20.0
-
 celery_app = create_celery_app(SERVICE_NAME, settings)
 celery_app.conf.update(
     # This worker serves the logs queue only, even when started without -Q.
@@ -67,6 +51,7 @@ celery_app.conf.update(
     broker_transport_options=transport_options(settings, celery_app.conf.broker_transport_options),
 )
 register_tasks(celery_app, settings)
+celery_shutdown.bound_cold_shutdown()
 
 
 @setup_logging.connect
@@ -89,26 +74,6 @@ def _start_main(**_: Any) -> None:
 @worker_ready.connect
 def _main_ready(**_: Any) -> None:
     main_metrics.start()
-
-
-@worker_shutting_down.connect
-def _stacks_if_stuck(how: str = "", **_: Any) -> None:
-    # Sent from the main process's signal handler; a warm shutdown waits for running tasks
-    # (as long as they take), so only a cold one is timed.
-    if how == "Cold":
-        faulthandler.dump_traceback_later(SHUTDOWN_STACKS_AFTER_S, exit=False, file=sys.stderr)
-        ender = threading.Timer(SHUTDOWN_EXIT_AFTER_S, _end_stuck_shutdown)
-        ender.daemon = True
-        ender.start()
-
-
-def _end_stuck_shutdown() -> None:
-    sys.stderr.write(
-        f"cold shutdown still running after {SHUTDOWN_EXIT_AFTER_S:g} s (the pool is joined; "
-        "stacks above): exiting\n"
-    )
-    sys.stderr.flush()
-    os._exit(0)
 
 
 @worker_process_init.connect
