@@ -10,9 +10,12 @@ import pytest
 
 # A stand-in for a worker's main process after Celery announced its shutdown.
 _SHUTTING_DOWN = """
-import sys, time
+import logging, sys, time
 from celery.signals import worker_shutting_down
+from celery.utils.log import LoggingProxy
 from roadmap_core import celery_shutdown as guard
+# What a worker's main process has for stderr (worker_redirect_stdouts): no file descriptor.
+sys.stderr = LoggingProxy(logging.getLogger("redirected"))
 guard.bound_cold_shutdown()
 guard.bound_cold_shutdown()  # a second import of the app must not start two timers
 guard.STACKS_AFTER_S = 0.2

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import faulthandler
 import os
-import sys
 import threading
 from typing import Any
 
@@ -38,16 +37,21 @@ def _on_shutting_down(how: str = "", **_: Any) -> None:
     # Sent from the main process's signal handler: start the timers, never wait here.
     if how != "Cold":
         return
-    faulthandler.dump_traceback_later(STACKS_AFTER_S, exit=False, file=sys.stderr)
     ender = threading.Timer(EXIT_AFTER_S, _end_stuck_shutdown)
     ender.daemon = True
     ender.start()
+    faulthandler.dump_traceback_later(STACKS_AFTER_S, exit=False, file=_STDERR_FD)
+
+
+# The process's own stderr, not ``sys.stderr``: a Celery worker replaces that with a logging
+# proxy (``worker_redirect_stdouts``), which has no file descriptor for faulthandler.
+_STDERR_FD = 2
 
 
 def _end_stuck_shutdown() -> None:
-    sys.stderr.write(
+    message = (
         f"cold shutdown still running after {EXIT_AFTER_S:g} s (tasks cancelled or "
         "requeued; stacks above): exiting\n"
     )
-    sys.stderr.flush()
+    os.write(_STDERR_FD, message.encode())
     os._exit(0)
