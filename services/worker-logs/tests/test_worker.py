@@ -293,3 +293,19 @@ async def test_retention_sweep_task_deletes_only_old_rows(
     assert await pg.fetchval("SELECT min(ts) FROM execution_logs") > datetime.now(UTC) - timedelta(
         days=1
     )
+
+
+async def test_a_cold_shutdown_runs_its_handlers_without_an_error(
+    start_worker: Callable[..., Any],
+) -> None:
+    # As the image runs it (REMAP_SIGTERM=SIGQUIT): SIGTERM is Celery's cold shutdown, whose
+    # handlers run in the real main process (stderr is Celery's logging proxy there), the
+    # cold-shutdown guard among them.
+    worker = start_worker(concurrency=1, env={"REMAP_SIGTERM": "SIGQUIT"})
+    await wait_until(lambda: len(worker.heartbeats()) == 1, 30, "the child's heartbeat")
+    assert worker.proc is not None
+    worker.proc.send_signal(signal.SIGTERM)
+    assert await asyncio.to_thread(worker.proc.wait, 30) == 0
+    log = worker.log()
+    assert "Cold shutdown" in log, log
+    assert "Signal handler" not in log, log
