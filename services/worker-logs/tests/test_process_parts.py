@@ -11,6 +11,7 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -146,3 +147,28 @@ def test_a_cold_shutdown_that_hangs_ends_itself_after_writing_the_stacks() -> No
     assert result.returncode == 0, result.stderr
     assert "in hung_in_broker_teardown" in result.stderr
     assert "cold shutdown still running after 0.5 s" in result.stderr
+
+
+_FORKING = """
+import gc
+from celery import signals
+import roadmap_worker_logs.app
+signals.worker_init.send(sender=None)  # what the main process does before the pool forks
+print(gc.get_freeze_count())
+"""
+
+
+def test_the_main_process_freezes_its_objects_before_the_pool_forks(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", _FORKING],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            **os.environ,
+            "REDIS_URL": "redis://127.0.0.1:9/0",
+            "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout.split()[-1]) > 10_000

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,6 +22,7 @@ from roadmap_api.settings import ApiSettings
 from roadmap_api.state import AppServices
 from roadmap_core import logship, telemetry
 from roadmap_core.celery_app import create_celery_app
+from roadmap_core.gc_freeze import freeze_startup_objects
 from roadmap_core.metrics import processes
 from roadmap_db.engine import ProcessDatabase
 from roadmap_db.repositories.job_actions import QuotaLimits
@@ -141,11 +141,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         password_limiter=anyio.CapacityLimiter(4),
     )
     await prewarm(db, min(settings.db_pool_prewarm, settings.db_pool_size), settings)
-    # Everything built so far lives as long as the process: keep it out of the cyclic
-    # garbage collector's full passes, which otherwise walk every module object and add
-    # milliseconds to whichever request triggers one.
-    gc.collect()
-    gc.freeze()
+    # Everything built so far lives as long as the process: a full collection pass would
+    # otherwise walk it all and add milliseconds to whichever request triggers one.
+    freeze_startup_objects()
     try:
         yield
     finally:

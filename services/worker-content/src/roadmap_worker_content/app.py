@@ -20,6 +20,7 @@ from celery import signals
 from roadmap_core import celery_shutdown, telemetry
 from roadmap_core.celery_app import create_celery_app
 from roadmap_core.contracts import CHAT_QUEUE, CONTENT_QUEUE
+from roadmap_core.gc_freeze import freeze_startup_objects
 from roadmap_core.logjson import json_lines
 from roadmap_core.logship import configure_logship
 from roadmap_core.logship import shutdown as shutdown_logship
@@ -68,6 +69,7 @@ def _main_starting(**_: Any) -> None:
     if settings.metrics_multiprocess:
         processes.enable(SERVICE_NAME)
     warm_caches()
+    freeze_startup_objects()
 
 
 @signals.worker_process_init.connect
@@ -76,6 +78,8 @@ def _child_started(**_: Any) -> None:
     telemetry.setup(SERVICE_NAME, celery=True)
     configure_logship(celery_app, settings, source=f"{SERVICE_NAME}-child")
     runtime.start_runtime(settings)
+    # The child's own clients, engine and loop live as long as it does.
+    freeze_startup_objects()
 
 
 @signals.worker_process_shutdown.connect

@@ -28,6 +28,7 @@ from kombu import Exchange, Queue
 from roadmap_core import celery_shutdown, telemetry
 from roadmap_core.celery_app import create_celery_app
 from roadmap_core.contracts import LOGS_QUEUE
+from roadmap_core.gc_freeze import freeze_startup_objects
 from roadmap_core.logjson import json_lines
 from roadmap_core.metrics import processes
 from roadmap_core.metrics import tasks as task_metrics
@@ -69,6 +70,7 @@ def _start_main(**_: Any) -> None:
     # Before the pool forks: every child writes its samples where the main process reads them.
     if settings.metrics_multiprocess:
         processes.enable(SERVICE_NAME)
+    freeze_startup_objects()
 
 
 @worker_ready.connect
@@ -80,6 +82,7 @@ def _main_ready(**_: Any) -> None:
 def _start_child(**_: Any) -> None:
     telemetry.setup(SERVICE_NAME, celery=True)
     get_runtime(settings)
+    freeze_startup_objects()  # the child's own engine and loop live as long as it does
 
 
 @worker_process_shutdown.connect
