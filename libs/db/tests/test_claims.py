@@ -4,7 +4,7 @@ import asyncio
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from roadmap_core.domain import ContentKind, ItemStatus, JobStatus, JobStep
 from roadmap_db.engine import ProcessDatabase
@@ -15,6 +15,7 @@ from roadmap_db.repositories.claims import (
     fail_exhausted_items,
     item_counts,
 )
+from roadmap_db.repositories.job_lifecycle import cancel_job, get_job_for_claims
 
 LEASE = timedelta(minutes=5)
 
@@ -149,3 +150,53 @@ async def test_succeeded_items_are_never_reclaimed_and_exhausted_ones_fail(
     async with db.sessions() as s:
         counts = await item_counts(s, job_id)
     assert (counts[ItemStatus.succeeded], counts[ItemStatus.failed]) == (1, 2)
+
+
+async def _claim_all(db: ProcessDatabase, job_id: uuid.UUID, concepts: list[uuid.UUID]) -> int:
+    """A worker's claim: the job row first, then the items (generation.generate)."""
+    async with db.transaction() as s:
+        job = await get_job_for_claims(s, job_id)
+        if job is None or job.status is not JobStatus.generating:
+            return 0
+        items = await claim_items(
+            s, job_id, concepts, max_attempts=3, lease=LEASE, token="t", count_attempt=False
+        )
+        return len(items)
+
+
+async def _generating(db: ProcessDatabase, job_id: uuid.UUID) -> None:
+    async with db.transaction() as s:
+        await s.execute(
+            update(RoadmapJob).where(RoadmapJob.id == job_id).values(status=JobStatus.generating)
+        )
+
+
+async def test_item_claims_wait_for_a_cancel_that_holds_the_job(db: ProcessDatabase) -> None:
+    # The API's cancel locks the job row, then updates the job's items. A claim that took
+    # items before the job row could hold some while the cancel held others: a deadlock.
+    job_id, concepts = await _job_with_items(db)
+    await _generating(db, job_id)
+    async with db.transaction() as cancel:
+        await cancel.execute(select(RoadmapJob).where(RoadmapJob.id == job_id).with_for_update())
+        claim = asyncio.create_task(_claim_all(db, job_id, concepts))
+        await asyncio.sleep(0.3)
+        assert not claim.done(), "the claim went ahead while a cancel held the job"
+        assert await cancel_job(cancel, job_id)
+    # The claim then sees the cancel, and claims nothing.
+    assert await asyncio.wait_for(claim, 10) == 0
+    async with db.sessions() as s:
+        counts = await item_counts(s, job_id)
+    assert counts[ItemStatus.cancelled] == len(ContentKind) * len(concepts)
+    assert counts[ItemStatus.running] == 0
+
+
+async def test_item_claims_do_not_wait_for_the_jobs_own_updates(db: ProcessDatabase) -> None:
+    # A save updates the job's totals (FOR NO KEY UPDATE): claims of other items go on.
+    job_id, concepts = await _job_with_items(db)
+    await _generating(db, job_id)
+    async with db.transaction() as save:
+        await save.execute(
+            update(RoadmapJob).where(RoadmapJob.id == job_id).values(updated_at=func.now())
+        )
+        claimed = await asyncio.wait_for(_claim_all(db, job_id, concepts), 5)
+        assert claimed == len(ContentKind) * len(concepts)

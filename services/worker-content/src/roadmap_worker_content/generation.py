@@ -44,7 +44,7 @@ from roadmap_db.models import Concept, ContentItem
 from roadmap_db.repositories import item_results as results
 from roadmap_db.repositories.claims import claim_items, fail_exhausted_items
 from roadmap_db.repositories.frameworks import load_framework_and_concepts
-from roadmap_db.repositories.job_lifecycle import Finalized, get_job
+from roadmap_db.repositories.job_lifecycle import Finalized, get_job_for_claims
 from roadmap_db.repositories.llm_usage import record_llm_calls
 from roadmap_worker_content.finalize import all_done, announce, finalize_and_announce, finalize_in
 from roadmap_worker_content.leases import renewing_lease
@@ -95,7 +95,8 @@ async def generate(
     settings = rt.settings
     outcome = GenerationOutcome()
     async with rt.db.transaction() as session:
-        job = await get_job(session, job_id)
+        # The job row before any of its items: the order the API's cancel locks them in.
+        job = await get_job_for_claims(session, job_id)
         if job is None or job.status is not JobStatus.generating:
             return outcome
         exhausted = await fail_exhausted_items(

@@ -64,6 +64,28 @@ async def get_job(session: AsyncSession, job_id: uuid.UUID) -> RoadmapJob | None
     ).scalar_one_or_none()
 
 
+async def get_job_for_claims(session: AsyncSession, job_id: uuid.UUID) -> RoadmapJob | None:
+    """:func:`get_job`, the row locked ``FOR KEY SHARE`` until the transaction ends: what a
+    worker takes before it claims or fails any of the job's items.
+
+    The API's routes that change a job's items (cancel, delete, retry, regenerate, review)
+    lock the job row ``FOR UPDATE`` first, then update its items. A claim that went
+    straight to the items could hold some of them while a cancel held others, each
+    waiting for the other's (two multi-row UPDATEs over the same rows, in different
+    orders): PostgreSQL ended one as a deadlock after a second, and the cancel answered
+    503. With the job row first, both lock in the same order. ``FOR KEY SHARE`` conflicts
+    with ``FOR UPDATE`` only: other claims and the workers' own updates of the job (its
+    totals, item saves) go on.
+    """
+    return (
+        await session.execute(
+            select(RoadmapJob)
+            .where(RoadmapJob.id == job_id, RoadmapJob.deleted_at.is_(None))
+            .with_for_update(read=True, key_share=True)
+        )
+    ).scalar_one_or_none()
+
+
 async def job_status(session: AsyncSession, job_id: uuid.UUID) -> JobStatus | None:
     """Current status (``None`` for a missing or deleted job): the cheap pre-call check."""
     return (
