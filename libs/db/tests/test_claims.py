@@ -13,6 +13,7 @@ from roadmap_db.repositories.claims import (
     claim_items,
     claim_job,
     fail_exhausted_items,
+    heartbeat_items,
     item_counts,
 )
 from roadmap_db.repositories.job_lifecycle import cancel_job, get_job_for_claims
@@ -200,3 +201,21 @@ async def test_item_claims_do_not_wait_for_the_jobs_own_updates(db: ProcessDatab
         )
         claimed = await asyncio.wait_for(_claim_all(db, job_id, concepts), 5)
         assert claimed == len(ContentKind) * len(concepts)
+
+
+async def test_lease_renewals_wait_for_a_cancel_that_holds_the_job(db: ProcessDatabase) -> None:
+    job_id, concepts = await _job_with_items(db)
+    await _generating(db, job_id)
+    assert await _claim_all(db, job_id, concepts) == len(ContentKind) * len(concepts)
+
+    async def renew() -> int:
+        async with db.transaction() as s:
+            return await heartbeat_items(s, "t")
+
+    async with db.transaction() as cancel:
+        await cancel.execute(select(RoadmapJob).where(RoadmapJob.id == job_id).with_for_update())
+        renewal = asyncio.create_task(renew())
+        await asyncio.sleep(0.3)
+        assert not renewal.done(), "the renewal went ahead while a cancel held the job"
+        assert await cancel_job(cancel, job_id)
+    assert await asyncio.wait_for(renewal, 10) == 0  # nothing is running any more

@@ -134,7 +134,24 @@ async def claim_items(
 
 
 async def heartbeat_items(session: AsyncSession, token: str) -> int:
-    """Renew the lease of every item still running under ``token``; returns how many."""
+    """Renew the lease of every item still running under ``token``; returns how many.
+
+    The job row first, as a claim takes it
+    (:func:`roadmap_db.repositories.job_lifecycle.get_job_for_claims`): the API's cancel
+    locks the job, then its items, and a renewal that went straight to the items could
+    deadlock with it.
+    """
+    await session.execute(
+        select(RoadmapJob.id)
+        .where(
+            RoadmapJob.id.in_(
+                select(ContentItem.job_id).where(
+                    ContentItem.claim_token == token, ContentItem.status == ItemStatus.running
+                )
+            )
+        )
+        .with_for_update(read=True, key_share=True)
+    )
     result = await session.execute(
         update(ContentItem)
         .where(ContentItem.claim_token == token, ContentItem.status == ItemStatus.running)
