@@ -10,8 +10,8 @@ one has finished. Reported per configuration:
 - **concepts per minute**: 24 x roadmaps / (first submit -> last roadmap finished);
 - **efficiency against linear scaling**: concepts/min with N workers / (N x with 1);
 - **LLM calls in flight**: the most the provider served at once, and the mean over the run
-  (calls x latency / wall time), against the slots the workers have
-  (workers x ``WORKER_CONCURRENCY`` x ``LLM_CONCURRENCY``);
+  (calls x latency / wall time), against the slots the workers have (workers x
+  ``WORKER_LLM_SLOTS``, or x ``WORKER_CONCURRENCY x LLM_CONCURRENCY`` if that is fewer);
 - **CPU**: cores used by each service over the run (its processes' CPU time / wall time)
   and the machine's busy share;
 - **PostgreSQL connections**: the peak per service and in all (``pg_stat_activity``).
@@ -186,9 +186,9 @@ def _measure_into(out: Run, ctx: Context, latency_ms: int) -> None:
     env = {"CONCEPT_BATCH_SIZE": str(batch_size)} if batch_size else {}
     name = f"scale-w{workers}-a{api}" + (f"-b{batch_size}" if batch_size else "")
     with ctx.stack(name, _config(workers, api, latency_ms, env)) as stack:
-        out.slots = (
-            workers * int(stack.env["WORKER_CONCURRENCY"]) * int(stack.env["LLM_CONCURRENCY"])
-        )
+        given = stack.env
+        per_worker = int(given["WORKER_CONCURRENCY"]) * int(given["LLM_CONCURRENCY"])
+        out.slots = workers * min(per_worker, int(given["WORKER_LLM_SLOTS"]))
         tokens = stack.user_tokens(roadmaps)
         cpu = _CpuMeter(stack)
         with ConnectionSampler(stack.fresh.database_url) as sampler:

@@ -25,6 +25,7 @@ FIELDS: dict[str, tuple[type[BaseSettings], str]] = {
     "WORKER_DB_POOL_SIZE": (ContentWorkerSettings, "worker_db_pool_size"),
     "WORKER_DB_MAX_OVERFLOW": (ContentWorkerSettings, "worker_db_max_overflow"),
     "LLM_CONCURRENCY": (ContentWorkerSettings, "llm_concurrency"),
+    "WORKER_LLM_SLOTS": (ContentWorkerSettings, "worker_llm_slots"),
     "LOGS_WORKER_CONCURRENCY": (LogsWorkerSettings, "logs_worker_concurrency"),
     "LOGS_DB_POOL_SIZE": (LogsWorkerSettings, "logs_db_pool_size"),
     "LOGS_DB_MAX_OVERFLOW": (LogsWorkerSettings, "logs_db_max_overflow"),

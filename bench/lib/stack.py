@@ -170,7 +170,7 @@ class BenchStack:
                 name,
                 [sys.executable, "-m", "celery", "-A", CONTENT_APP, "worker",
                  "-Q", "content_generation", "--pool", "prefork",
-                 "--concurrency", self.env.get("WORKER_CONCURRENCY", "2"),
+                 "--concurrency", self.env["WORKER_CONCURRENCY"],
                  "--max-tasks-per-child", self.env.get("WORKER_MAX_TASKS_PER_CHILD", "200"),
                  "--without-gossip", "--without-mingle", "--loglevel", "WARNING",
                  "-n", f"content-{secrets.token_hex(3)}@%h"],

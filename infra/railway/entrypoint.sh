@@ -48,7 +48,7 @@ case "${SERVICE_TYPE:-}" in
     celery_content)
         export REMAP_SIGTERM=SIGQUIT
         exec celery -A roadmap_worker_content.app:celery_app worker -Q content_generation \
-            --pool prefork --concurrency "${WORKER_CONCURRENCY:-${CELERY_CONTENT_CONCURRENCY:-2}}" \
+            --pool prefork --concurrency "${WORKER_CONCURRENCY:-${CELERY_CONTENT_CONCURRENCY:-3}}" \
             --max-tasks-per-child "${WORKER_MAX_TASKS_PER_CHILD:-200}" \
             --hostname "content@%h" --without-gossip --without-mingle \
             -- "worker.soft_shutdown_timeout=${SOFT_SHUTDOWN_TIMEOUT_S:-20}"

@@ -70,7 +70,7 @@ API_START = (
 )
 CONTENT_START = (
     '/bin/sh -c "exec celery -A roadmap_worker_content.app:celery_app worker'
-    " -Q content_generation --pool prefork --concurrency ${WORKER_CONCURRENCY:-2}"
+    " -Q content_generation --pool prefork --concurrency ${WORKER_CONCURRENCY:-3}"
     " --max-tasks-per-child ${WORKER_MAX_TASKS_PER_CHILD:-200} --hostname content@%h"
     " --without-gossip --without-mingle"
     ' -- worker.soft_shutdown_timeout=${SOFT_SHUTDOWN_TIMEOUT_S:-20}"'
@@ -252,7 +252,7 @@ def build_project(ctx: Any = None, options: Options | None = None) -> Project:
             "SEARCH_PROVIDER": "brave",
             "SEARCH_API_KEY": preserve(),
             "SEARCH_BASE_URL": preserve(),
-            "WORKER_CONCURRENCY": "2",
+            "WORKER_CONCURRENCY": "3",
             "WORKER_MAX_TASKS_PER_CHILD": "200",
             "SOFT_SHUTDOWN_TIMEOUT_S": str(CONTENT_SOFT_SHUTDOWN_S),
             "WORKER_DB_POOL_SIZE": "2",

@@ -354,6 +354,7 @@ VARIABLE_NOTES = {
     "DB_POOL_SIZE": "per process; the content and logs workers use their own knobs",
     "DB_MAX_OVERFLOW": "per process; see the connection budget",
     "WORKER_CONCURRENCY": "prefork children per replica",
+    "WORKER_LLM_SLOTS": "LLM calls in flight per replica, shared by its children",
     "LOGS_WORKER_CONCURRENCY": "prefork children per replica",
     "API_URL": "the API over Railway's private network (`${{roadmap-api.RAILWAY_PRIVATE_DOMAIN}}`)",
     "API_TIMEOUT_S": "seconds the UI waits for one API call",

@@ -439,7 +439,7 @@ def connection_budget(graph: Graph) -> dict[str, int]:
         * (n("roadmap-api", "DB_POOL_SIZE", 10) + n("roadmap-api", "DB_MAX_OVERFLOW", 10))
     )
     content = replicas("roadmap-worker-content") * (
-        n("roadmap-worker-content", "WORKER_CONCURRENCY", 2)
+        n("roadmap-worker-content", "WORKER_CONCURRENCY", 3)
         * (
             n("roadmap-worker-content", "WORKER_DB_POOL_SIZE", 2)
             + n("roadmap-worker-content", "WORKER_DB_MAX_OVERFLOW", 2)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from roadmap_core import contracts
+from roadmap_worker_content import runtime
 from roadmap_worker_content.app import celery_app
 from roadmap_worker_content.settings import ContentWorkerSettings
 
@@ -48,6 +49,7 @@ def test_settings_read_the_documented_env_names(monkeypatch: pytest.MonkeyPatch)
         "WORKER_DB_POOL_SIZE": "3",
         "WORKER_DB_MAX_OVERFLOW": "1",
         "LLM_CONCURRENCY": "5",
+        "WORKER_LLM_SLOTS": "12",
         "DATABASE_URL": "postgres://u@db.internal:5432/roadmap",
     }
     for key, value in env.items():
@@ -57,7 +59,7 @@ def test_settings_read_the_documented_env_names(monkeypatch: pytest.MonkeyPatch)
     assert (s.item_lease_s, s.lease_renew_s, s.reconcile_interval_s) == (30, 10, 1)
     assert (s.stale_age_s, s.reconcile_batch, s.reconciler_enabled) == (5, 10, False)
     assert (s.concept_batch_size, s.soft_shutdown_timeout_s, s.llm_concurrency) == (6, 25, 5)
-    assert (s.child_pool_size, s.worker_db_max_overflow) == (3, 1)
+    assert (s.child_pool_size, s.worker_db_max_overflow, s.worker_llm_slots) == (3, 1, 12)
     assert s.database_url == "postgresql+asyncpg://u@db.internal:5432/roadmap"
 
 
@@ -67,6 +69,23 @@ def test_each_child_keeps_a_connection_per_call_slot_by_default(
     monkeypatch.setenv("LLM_CONCURRENCY", "6")
     monkeypatch.delenv("WORKER_DB_POOL_SIZE", raising=False)
     assert ContentWorkerSettings().child_pool_size == 7
+
+
+def test_children_share_the_replica_slots_only_when_they_could_exceed_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(runtime, "_replica", None)  # put back after the test
+    settings = ContentWorkerSettings(llm_concurrency=8, worker_llm_slots=16)
+    assert runtime.shared_caps(settings) == ()  # a process that is not a worker's child
+    runtime.mark_replica(children=2)
+    assert runtime.shared_caps(settings) == ()  # 2 x 8: the slots cannot be exceeded
+    runtime.mark_replica(children=3)
+    (cap,) = runtime.shared_caps(settings)
+    assert (cap.limit, cap.setting) == (16, "WORKER_LLM_SLOTS")
+    # Another replica (another main process) has a budget of its own.
+    first = cap.key
+    runtime.mark_replica(children=3)
+    assert runtime.shared_caps(settings)[0].key != first
 
 
 _HUNG_SHUTDOWN = """

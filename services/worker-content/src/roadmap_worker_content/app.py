@@ -64,7 +64,9 @@ def _consume_one_queue(sender: str, instance: Any, **_: Any) -> None:
 
 
 @signals.worker_init.connect
-def _main_starting(**_: Any) -> None:
+def _main_starting(sender: Any = None, **_: Any) -> None:
+    children = getattr(sender, "concurrency", None)
+    runtime.mark_replica(children if isinstance(children, int) else settings.worker_concurrency)
     # Before the pool forks: every child writes its samples where the main process reads them.
     if settings.metrics_multiprocess:
         processes.enable(SERVICE_NAME)

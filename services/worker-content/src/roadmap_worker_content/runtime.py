@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
+import socket
 from collections.abc import Coroutine
 from concurrent.futures import CancelledError as FutureCancelled
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -22,6 +25,7 @@ from redis.asyncio import Redis
 
 from roadmap_core.aio import BackgroundLoop
 from roadmap_core.llm.client import LLMClient
+from roadmap_core.llm.inflight import InFlightCap, replica_cap
 from roadmap_core.pipeline.grounding import ResourceSearch
 from roadmap_core.search import LinkChecker, provider_from_settings
 from roadmap_db.engine import ProcessDatabase
@@ -66,6 +70,39 @@ class Runtime:
             raise
 
 
+@dataclass(frozen=True, slots=True)
+class Replica:
+    """The worker process whose children share ``WORKER_LLM_SLOTS``."""
+
+    # Unique among live replicas (host, main process, a random part: a restarted replica
+    # with the same pid does not inherit the leases of its previous life).
+    name: str
+    children: int
+
+
+_replica: Replica | None = None
+
+
+def mark_replica(children: int) -> None:
+    """In the worker's main process, before the pool forks: the children inherit it."""
+    global _replica
+    _replica = Replica(f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}", children)
+
+
+def shared_caps(settings: ContentWorkerSettings) -> tuple[InFlightCap, ...]:
+    """The replica's budget of LLM calls in flight, if its children could exceed it.
+
+    Each child may make ``LLM_CONCURRENCY`` calls at once; with more children than
+    ``WORKER_LLM_SLOTS / LLM_CONCURRENCY`` they share the budget through Redis (one
+    round trip to take a slot and one to give it back), else nothing is shared.
+    """
+    if _replica is None or _replica.children * settings.llm_concurrency <= (
+        settings.worker_llm_slots
+    ):
+        return ()
+    return (replica_cap(_replica.name, settings.worker_llm_slots),)
+
+
 _runtime: Runtime | None = None
 
 
@@ -90,7 +127,9 @@ async def _build(settings: ContentWorkerSettings, loop: BackgroundLoop) -> Runti
         socket_connect_timeout=settings.redis_socket_timeout_s,
         health_check_interval=30,
     )
-    llm = LLMClient.from_settings(settings, redis=redis, usage_sink=DatabaseUsageSink(db))
+    llm = LLMClient.from_settings(
+        settings, redis=redis, usage_sink=DatabaseUsageSink(db), caps=shared_caps(settings)
+    )
     slots = asyncio.Semaphore(line_up(settings))
     return Runtime(
         settings,

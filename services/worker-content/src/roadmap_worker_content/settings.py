@@ -6,7 +6,9 @@ Composed from the shared mixins (``DATABASE_URL``…, ``REDIS_URL``…, ``OPENAI
 =============================  =========  =====================================================
 env                            default    meaning
 =============================  =========  =====================================================
-``WORKER_CONCURRENCY``         2          prefork children per worker process (one task each)
+``WORKER_CONCURRENCY``         3          prefork children per worker process (one task each)
+``WORKER_LLM_SLOTS``           16         LLM calls in flight per worker process, shared by its
+                                          children when they could exceed it (see below)
 ``WORKER_MAX_TASKS_PER_CHILD`` 200        a child is replaced after this many tasks
 ``ITEM_LEASE_S``               60         a claim (job or item) not renewed for this long is
                                           taken over; holders renew it every third of it
@@ -30,10 +32,13 @@ env                            default    meaning
 ``CHAT_MAX_OUTPUT_TOKENS``     1000       longest mentor-chat answer
 =============================  =========  =====================================================
 
-Concurrency budget: one worker process runs at most ``WORKER_CONCURRENCY x LLM_CONCURRENCY``
-LLM calls at once (each child runs one task, whose items share the child's
-``LLM_CONCURRENCY`` slots), and the whole fleet at most ``LLM_RPM`` requests per minute
-(the global limiter in Redis). A task of ``CONCEPT_BATCH_SIZE`` concepts has
+Concurrency budget: one worker process runs at most ``WORKER_LLM_SLOTS`` LLM calls at once,
+and each child at most ``LLM_CONCURRENCY`` (each child runs one task, whose items share the
+child's slots); the whole fleet at most ``LLM_RPM`` requests per minute (the global limiter
+in Redis). When ``WORKER_CONCURRENCY x LLM_CONCURRENCY`` exceeds ``WORKER_LLM_SLOTS`` the
+children share the replica's slots through Redis (leases: a killed child's slots come back
+after ``LLM_TIMEOUT_S`` + 10 s), so that a child whose task makes few calls (a plan: two
+in series) leaves its share to its siblings. A task of ``CONCEPT_BATCH_SIZE`` concepts has
 ``3 x CONCEPT_BATCH_SIZE`` calls to make, and a child takes its next task only when the last
 call of this one returned: make ``3 x CONCEPT_BATCH_SIZE`` a multiple of ``LLM_CONCURRENCY``
 so the last round of calls fills the slots too. With 4 (12 calls for 8 slots: a full round,
@@ -86,7 +91,8 @@ class ContentWorkerSettings(
     LogShipSettings,
     WorkerMetricsSettings,
 ):
-    worker_concurrency: int = Field(default=2, ge=1, le=64)
+    worker_concurrency: int = Field(default=3, ge=1, le=64)
+    worker_llm_slots: int = Field(default=16, ge=1, le=4096)
     worker_max_tasks_per_child: int = Field(default=200, ge=1)
     item_lease_s: float = Field(default=60.0, ge=1.0, le=3600)
     reconcile_interval_s: float = Field(default=15.0, ge=0.2, le=3600)

@@ -9,7 +9,8 @@ Bounds, all from :class:`roadmap_core.settings.LLMSettings`:
 * rate: at most ``LLM_RPM`` requests and ``LLM_TPM`` tokens per minute across all
   processes (Redis sliding window, :mod:`roadmap_core.llm.ratelimit`), SDK retries
   included, holding where the provider counts (``LLM_RATE_MARGIN_S``);
-* in flight across all processes: at most ``LLM_MAX_IN_FLIGHT`` when set
+* in flight across all processes: at most ``LLM_MAX_IN_FLIGHT`` when set, and across
+  the children of one content-worker replica ``WORKER_LLM_SLOTS``
   (:mod:`roadmap_core.llm.inflight`);
 * retries: the SDK retries a request ``LLM_SDK_MAX_RETRIES`` times (408, 409, 429,
   5xx, timeouts; ``retry-after`` honoured up to ``LLM_MAX_RETRY_AFTER_S``); the task
@@ -28,7 +29,7 @@ e.g. 3 * 3 * (4 + 120) = 1116 for N = 40 with the defaults; see
 from roadmap_core.llm.budget import worst_case_requests
 from roadmap_core.llm.client import CallContext, ChatMessage, DeltaHandler, LLMClient, StreamedText
 from roadmap_core.llm.errors import RETRYABLE, LLMError, LLMErrorReason
-from roadmap_core.llm.inflight import RedisInFlightLimiter
+from roadmap_core.llm.inflight import InFlightCap, RedisInFlightLimiter, fleet_cap, replica_cap
 from roadmap_core.llm.ratelimit import (
     RateLimiter,
     RedisRateLimiter,
@@ -56,6 +57,7 @@ __all__ = [
     "ChatMessage",
     "CollectingSink",
     "DeltaHandler",
+    "InFlightCap",
     "LLMCallRecord",
     "LLMClient",
     "LLMError",
@@ -71,10 +73,12 @@ __all__ = [
     "WindowLimits",
     "cost_usd",
     "estimate_tokens",
+    "fleet_cap",
     "language_name",
     "price_for",
     "render",
     "render_messages",
+    "replica_cap",
     "response_format",
     "schema_name",
     "strict_json_schema",

@@ -37,7 +37,7 @@ from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 
 from roadmap_core.llm.errors import LLMError, LLMErrorReason, register_secret
-from roadmap_core.llm.inflight import RedisInFlightLimiter
+from roadmap_core.llm.inflight import InFlightCap, RedisInFlightLimiter, fleet_cap
 from roadmap_core.llm.observe import ObservedCall, observed_call
 from roadmap_core.llm.ratelimit import RateLimiter, RedisRateLimiter
 from roadmap_core.llm.schema import response_format, schema_name
@@ -139,16 +139,20 @@ class LLMClient:
         *,
         redis: Redis | None = None,
         usage_sink: UsageSink | None = None,
+        caps: Sequence[InFlightCap] = (),
     ) -> LLMClient:
         """A client whose requests share the global limits through ``redis`` (if given): the
-        rate (``LLM_RPM``/``LLM_TPM``) and, when set, ``LLM_MAX_IN_FLIGHT``."""
+        rate (``LLM_RPM``/``LLM_TPM``), ``LLM_MAX_IN_FLIGHT`` when set, and ``caps`` (a
+        worker replica's budget shared by its children)."""
         if redis is None:
             return cls(settings, usage_sink=usage_sink)
         in_flight = None
         if settings.llm_max_in_flight is not None:
+            caps = (*caps, fleet_cap(settings.llm_max_in_flight))
+        if caps:
             in_flight = RedisInFlightLimiter(
                 redis,
-                limit=settings.llm_max_in_flight,
+                caps=caps,
                 # One HTTP attempt holds a slot; a holder that died frees it after this.
                 lease_s=settings.llm_timeout_s + 10.0,
                 max_wait_s=settings.llm_rate_max_wait_s,

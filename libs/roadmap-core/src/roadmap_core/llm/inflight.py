@@ -1,20 +1,24 @@
-"""A cap on LLM requests in flight across every process and replica, shared through Redis.
+"""Caps on LLM requests in flight shared through Redis: across the fleet, and across the
+children of one worker replica.
 
 Self-hosted OpenAI-compatible servers (vLLM, Ollama, TGI) limit how many requests they
 serve at once rather than how many arrive per minute; ``LLM_CONCURRENCY`` bounds one
 process only, so N replicas would send N times that. ``LLM_MAX_IN_FLIGHT`` bounds them
-all together.
+all together. A content-worker replica's children share ``WORKER_LLM_SLOTS`` the same
+way, so that a child busy with a task of few calls (a plan: two in series) leaves its
+share to its siblings instead of idling it.
 
-A counting semaphore in one sorted set: each holder is a member whose score is when its
-lease runs out. ``acquire`` drops expired leases and takes a slot if fewer than the cap
-are held, else the caller polls again (5 ms, growing to 100 ms, with jitter): one
-request's latency is seconds, so a slot handed over up to 100 ms late costs a few per
-cent at most, and no connection blocks on Redis. ``release`` removes the member. A
-holder that dies without releasing frees its slot when the lease ends; the lease
-outlasts one HTTP attempt (``LLM_TIMEOUT_S``), which is the longest a slot is held.
-Waiters are not served in order: a request that waits longer than
-``LLM_RATE_MAX_WAIT_S`` fails as ``rate_limited`` (retryable) like a rate wait.
-Redis being away is waited out for ``INFRA_OUTAGE_WINDOW_S``, as by the rate limiter.
+Each cap is a counting semaphore in one sorted set: each holder is a member whose score
+is when its lease runs out. ``acquire`` drops expired leases and takes a slot in every
+cap at once (one script, one round trip) if each has room, else the caller polls again
+(5 ms, growing to 25 ms, with jitter). In one process only the longest waiter polls; the
+others queue behind it in order, and a release in the same process wakes the poller at
+once, so a slot changes hands within the process without waiting for a poll. ``release``
+removes the member from every cap. A holder that dies without releasing frees its slots
+when the lease ends; the lease outlasts one HTTP attempt (``LLM_TIMEOUT_S``), which is the
+longest a slot is held. A request that waits longer than ``LLM_RATE_MAX_WAIT_S`` fails as
+``rate_limited`` (retryable) like a rate wait. Redis being away is waited out for
+``INFRA_OUTAGE_WINDOW_S``, as by the rate limiter.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Final
 
 from redis.asyncio import Redis
@@ -30,21 +36,54 @@ from redis.exceptions import RedisError
 from roadmap_core.llm.errors import LLMError, LLMErrorReason
 from roadmap_core.outages import is_redis_outage, ride_out
 
-DEFAULT_KEY: Final = "{roadmap:llm:rate}:inflight"
+# The hash tag keeps every cap in the rate limiter's cluster slot: one script takes them all.
+KEY_PREFIX: Final = "{roadmap:llm:rate}"
+DEFAULT_KEY: Final = f"{KEY_PREFIX}:inflight"
 POLL_FIRST_S: Final = 0.005
-POLL_MAX_S: Final = 0.1
+POLL_MAX_S: Final = 0.025
 
+# ARGV: lease (ms), the holder's member, then one limit per key. Returns 0 once a slot is
+# taken in every cap, else the (1-based) index of the first cap that is full.
 _ACQUIRE: Final = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
-  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
-  return 1
+for i, key in ipairs(KEYS) do
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  if redis.call('ZCARD', key) >= tonumber(ARGV[i + 2]) then
+    return i
+  end
+end
+for _, key in ipairs(KEYS) do
+  redis.call('ZADD', key, now + tonumber(ARGV[1]), ARGV[2])
+  redis.call('PEXPIRE', key, tonumber(ARGV[1]) * 2)
 end
 return 0
 """
+
+_RELEASE: Final = """
+for _, key in ipairs(KEYS) do
+  redis.call('ZREM', key, ARGV[1])
+end
+return 0
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class InFlightCap:
+    """At most ``limit`` requests in flight among the holders of ``key``."""
+
+    key: str
+    limit: int
+    # For the error when no slot comes: which setting bounds it.
+    setting: str
+
+
+def fleet_cap(limit: int) -> InFlightCap:
+    return InFlightCap(DEFAULT_KEY, limit, "LLM_MAX_IN_FLIGHT")
+
+
+def replica_cap(replica: str, limit: int) -> InFlightCap:
+    return InFlightCap(f"{KEY_PREFIX}:replica:{replica}", limit, "WORKER_LLM_SLOTS")
 
 
 class RedisInFlightLimiter:
@@ -52,56 +91,95 @@ class RedisInFlightLimiter:
         self,
         redis: Redis,
         *,
-        limit: int,
+        limit: int | None = None,
+        caps: Sequence[InFlightCap] = (),
         lease_s: float,
         max_wait_s: float = 60.0,
         outage_window_s: float = 0.0,
         key: str = DEFAULT_KEY,
     ) -> None:
-        self.limit = limit
+        """``caps``, or one cap of ``limit`` on ``key``."""
+        if limit is not None:
+            caps = (*caps, InFlightCap(key, limit, "LLM_MAX_IN_FLIGHT"))
+        if not caps:
+            raise ValueError("an in-flight limiter needs at least one cap")
+        self.caps = tuple(caps)
         self.lease_s = lease_s
         self.max_wait_s = max_wait_s
         self.outage_window_s = outage_window_s
         self._redis = redis
-        self._key = key
+        self._keys = [c.key for c in self.caps]
         self._acquire = redis.register_script(_ACQUIRE)
+        self._release = redis.register_script(_RELEASE)
         self._rng = random.Random()  # noqa: S311 - jitter, not security
         self._token = f"{time.time_ns():x}-{self._rng.getrandbits(32):08x}"
         self._counter = 0
+        # Built on first use, on the loop that uses the limiter.
+        self._gate: asyncio.Lock | None = None
+        self._released: asyncio.Event | None = None
+
+    @property
+    def limit(self) -> int:
+        return min(c.limit for c in self.caps)
 
     async def acquire(self) -> str:
-        """A slot id once fewer than ``limit`` requests are in flight; LLMError if too long."""
+        """A slot id once every cap has room; LLMError if that takes too long."""
         self._counter += 1
         slot = f"{self._token}-{self._counter}"
-        args: list[int | str] = [self.limit, max(1, round(self.lease_s * 1000)), slot]
         deadline = time.monotonic() + self.max_wait_s
+        if self._gate is None or self._released is None:
+            self._gate, self._released = asyncio.Lock(), asyncio.Event()
+        try:
+            async with asyncio.timeout(self.max_wait_s):
+                await self._gate.acquire()
+        except TimeoutError:
+            raise self._no_slot(self.caps[0]) from None
+        try:
+            return await self._poll(slot, deadline, self._released)
+        finally:
+            self._gate.release()
+
+    async def _poll(self, slot: str, deadline: float, released: asyncio.Event) -> str:
+        args: list[int | str] = [max(1, round(self.lease_s * 1000)), slot]
+        args += [c.limit for c in self.caps]
         pause = POLL_FIRST_S
         while True:
+            released.clear()
             try:
-                taken = await ride_out(
-                    lambda: self._acquire(keys=[self._key], args=args),
+                full = await ride_out(
+                    lambda: self._acquire(keys=self._keys, args=args),
                     window_s=self.outage_window_s,
                     is_outage=is_redis_outage,
-                    what="the global cap on LLM calls in flight (Redis)",
+                    what="the caps on LLM calls in flight (Redis)",
                 )
             except (RedisError, OSError) as exc:
                 raise LLMError(
                     LLMErrorReason.connection,
-                    f"global in-flight limiter unavailable ({type(exc).__name__})",
+                    f"in-flight limiter unavailable ({type(exc).__name__})",
                 ) from None
-            if int(taken) == 1:
+            if int(full) == 0:
                 return slot
             if time.monotonic() + pause > deadline:
-                raise LLMError(
-                    LLMErrorReason.rate_limited,
-                    f"{self.limit} LLM calls in flight: no slot within {self.max_wait_s:g}s",
-                    retry_after_s=1.0,
-                )
-            await asyncio.sleep(pause * self._rng.uniform(0.5, 1.0))
+                raise self._no_slot(self.caps[int(full) - 1])
+            # A release in this process ends the wait at once; one elsewhere, the next poll.
+            try:
+                async with asyncio.timeout(pause * self._rng.uniform(0.5, 1.0)):
+                    await released.wait()
+            except TimeoutError:
+                pass
             pause = min(POLL_MAX_S, pause * 1.5)
+
+    def _no_slot(self, cap: InFlightCap) -> LLMError:
+        return LLMError(
+            LLMErrorReason.rate_limited,
+            f"{cap.limit} LLM calls in flight ({cap.setting}): no slot within {self.max_wait_s:g}s",
+            retry_after_s=1.0,
+        )
 
     async def release(self, slot: str) -> None:
         try:
-            await self._redis.zrem(self._key, slot)
+            await self._release(keys=self._keys, args=[slot])
         except (RedisError, OSError):
             return  # the lease frees it
+        if self._released is not None:
+            self._released.set()
