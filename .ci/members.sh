@@ -16,11 +16,12 @@ declare -A MEMBERS=(
     [roadmap-client]="clients/python:roadmap_client"
     [roadmap-web]="services/web:roadmap_web.app"
 )
-# Their whole suites run in .ci/run's integration step just before: here the tests of these
-# members are collected in the member's own environment (every test module, conftest and
-# plugin imported — what finds a dependency the member does not declare), not run again.
-# That keeps .ci/run within its 35 minutes on a 2-core machine.
-COLLECTED_ONLY=" roadmap-api roadmap-worker-content roadmap-worker-logs "
+# Their whole suites ran in .ci/run's earlier steps (the services' in the integration step,
+# the CLI's in the fast and slow parts): here the tests of these members are collected in
+# the member's own environment (every test module, conftest and plugin imported — what finds
+# a dependency the member does not declare), not run again. That keeps .ci/run within its 35
+# minutes on a 2-core machine (the CLI's tests alone took ~55 s here).
+COLLECTED_ONLY=" roadmap-api roadmap-worker-content roadmap-worker-logs roadmap-dev "
 only=("$@")
 root=$(mktemp -d)
 chmod 755 "$root"  # the embedded Postgres runs as an unprivileged user and must traverse it

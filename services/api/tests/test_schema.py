@@ -97,6 +97,7 @@ def test_api_conforms_to_its_schema(api_schema: Any, alice: Account) -> None:
 
 @pytest.mark.slow
 def test_api_conforms_to_its_schema_long(api_schema: Any, alice: Account) -> None:
-    calls, failures = run_all(api_schema, alice.headers, examples=100)
+    # tests/security/test_p16_schemathesis.py runs thousands more against a real API process.
+    calls, failures = run_all(api_schema, alice.headers, examples=50)
     assert not failures, "\n\n".join(failures)
-    assert calls >= 2000
+    assert calls >= 1000
