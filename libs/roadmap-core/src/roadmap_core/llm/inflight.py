@@ -118,10 +118,6 @@ class RedisInFlightLimiter:
         self._gate: asyncio.Lock | None = None
         self._released: asyncio.Event | None = None
 
-    @property
-    def limit(self) -> int:
-        return min(c.limit for c in self.caps)
-
     async def acquire(self) -> str:
         """A slot id once every cap has room; LLMError if that takes too long."""
         self._counter += 1
