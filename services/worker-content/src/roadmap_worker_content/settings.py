@@ -48,7 +48,7 @@ stay full until the task's last calls (the scale-out benchmark measures both:
 
 Connection budget per worker process: ``WORKER_CONCURRENCY x (WORKER_DB_POOL_SIZE +
 WORKER_DB_MAX_OVERFLOW)`` for the children plus 2 for the reconciler (its advisory-lock
-connection and one working connection): 2 x (9 + 2) + 2 = 24 with the defaults. A smaller
+connection and one working connection): 3 x (9 + 2) + 2 = 35 with the defaults. A smaller
 pool works (items then wait for a connection); one much smaller than ``LLM_CONCURRENCY``
 costs throughput, since each call slot writes before its call and after it.
 
