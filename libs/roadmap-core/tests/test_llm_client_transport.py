@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -71,15 +71,6 @@ class Recording:
     async def settle(self, reservation: Reservation, actual_tokens: int) -> None:
         self.settled.append((reservation, actual_tokens))
         await self.inner.settle(reservation, actual_tokens)
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 def make_client(

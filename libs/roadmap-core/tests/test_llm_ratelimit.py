@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
@@ -20,15 +19,6 @@ from roadmap_core.llm import (
     WindowLimits,
 )
 from roadmap_devservers.embedded import EmbeddedRedis
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 def limiter(redis: Redis, **kw: float) -> RedisRateLimiter:
