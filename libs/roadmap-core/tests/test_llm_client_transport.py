@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
@@ -20,9 +21,12 @@ from roadmap_core.llm import (
     LLMClient,
     LLMError,
     LLMErrorReason,
+    RedisInFlightLimiter,
     RedisRateLimiter,
     Reservation,
+    replica_cap,
 )
+from roadmap_core.llm.transport import RateLimitedTransport
 from roadmap_core.settings import LLMSettings
 
 INTENT = {
@@ -63,8 +67,8 @@ class Recording:
         self.acquired: list[Reservation] = []
         self.settled: list[tuple[Reservation, int]] = []
 
-    async def acquire(self, tokens: int) -> Reservation:
-        reservation = await self.inner.acquire(tokens)
+    async def acquire(self, tokens: int, *, deadline: float | None = None) -> Reservation:
+        reservation = await self.inner.acquire(tokens, deadline=deadline)
         self.acquired.append(reservation)
         return reservation
 
@@ -277,3 +281,48 @@ async def test_call_deadline_covers_every_attempt() -> None:
     )
     async with LLMClient(settings) as llm:
         assert llm.max_call_duration_s >= 3 * (10 + 5) + 2 * 30
+
+
+async def test_a_slot_in_flight_and_the_rate_share_one_wait_budget(redis: Redis) -> None:
+    # The call's deadline allows one wait per attempt: taking a slot in flight does not
+    # add a second (before, it doubled the deadline with a replica's shared slots).
+    settings = LLMSettings(openai_base_url="http://llm.invalid/v1", llm_rate_max_wait_s=5)
+    async with (
+        LLMClient.from_settings(settings, redis=redis) as plain,
+        LLMClient.from_settings(settings, redis=redis, caps=(replica_cap("t", 4),)) as shared,
+    ):
+        assert shared.in_flight is not None
+        assert shared.max_call_duration_s == plain.max_call_duration_s
+    # The rate wait gives up at the deadline the in-flight wait started, not a budget later.
+    rates = RedisRateLimiter(
+        redis, rpm=60, tpm=10**6, window_s=1.0, max_wait_s=30, key_prefix=f"t:{uuid.uuid4()}"
+    )
+    await rates.acquire(1)  # the window's one request
+    with pytest.raises(LLMError) as info:
+        await rates.acquire(1, deadline=time.monotonic() + 0.1)
+    assert info.value.reason is LLMErrorReason.rate_limited
+
+
+class FailingSettle(Recording):
+    async def settle(self, reservation: Reservation, actual_tokens: int) -> None:
+        raise OSError("the settle's connection dropped")
+
+
+async def test_a_refused_request_whose_settle_fails_still_frees_its_slot(redis: Redis) -> None:
+    key = f"t:{uuid.uuid4()}:inflight"
+    in_flight = RedisInFlightLimiter(redis, limit=1, lease_s=60, max_wait_s=1, key=key)
+    limiter = FailingSettle(
+        RedisRateLimiter(redis, rpm=1000, tpm=10**6, key_prefix=f"t:{uuid.uuid4()}")
+    )
+    transport = RateLimitedTransport(
+        httpx2.MockTransport(lambda _: httpx2.Response(500, json={"error": {"message": "x"}})),
+        limiter,
+        max_retry_after_s=30,
+        default_max_output=100,
+        in_flight=in_flight,
+    )
+    request = httpx2.Request("POST", "http://llm.invalid/v1/chat/completions", content=b"{}")
+    with pytest.raises(OSError, match="settle"):
+        await transport.handle_async_request(request)
+    # Closed on the way out: the slot is back at once, not when its lease runs out.
+    assert await redis.zcard(key) == 0

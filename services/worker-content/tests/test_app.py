@@ -143,3 +143,37 @@ def test_the_main_process_freezes_its_objects_before_the_pool_forks(tmp_path: Pa
     )
     assert result.returncode == 0, result.stderr
     assert int(result.stdout.split()[-1]) > 10_000
+
+
+_REPLICAS = """
+from celery import signals
+from roadmap_worker_content import app as worker, runtime
+class Main:  # the WorkController's parts the handler reads
+    app = worker.celery_app
+    concurrency = 3
+main = Main()
+signals.worker_init.send(sender=main)  # a content worker (no -Q): its children share slots
+content = runtime._replica
+runtime._replica = None
+worker.celery_app.amqp.queues.select(["chat"])  # as `-Q chat` does
+signals.worker_init.send(sender=main)
+print(content.children if content else None, runtime._replica)
+"""
+
+
+def test_only_a_content_workers_children_share_slots(tmp_path: Path) -> None:
+    # A chat worker's children make one call at a time: a shared cap would only cost them
+    # two Redis round trips per answer.
+    result = subprocess.run(
+        [sys.executable, "-c", _REPLICAS],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            **os.environ,
+            "REDIS_URL": "redis://127.0.0.1:9/0",
+            "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-2:] == ["3", "None"]

@@ -53,20 +53,27 @@ _supervisor = Supervisor(settings, celery_app)
 celery_shutdown.bound_cold_shutdown()
 
 
-@signals.celeryd_after_setup.connect
-def _consume_one_queue(sender: str, instance: Any, **_: Any) -> None:
+def _chosen_queue(worker: Any) -> str:
     # The shared app declares every queue (to publish logs); this worker consumes one:
     # chat when -Q names only chat, else content (whatever else -Q says).
-    asked = set(instance.app.amqp.queues.consume_from)
-    queue = CHAT_QUEUE if CHAT_QUEUE in asked and CONTENT_QUEUE not in asked else CONTENT_QUEUE
+    asked = set(worker.app.amqp.queues.consume_from)
+    return CHAT_QUEUE if CHAT_QUEUE in asked and CONTENT_QUEUE not in asked else CONTENT_QUEUE
+
+
+@signals.celeryd_after_setup.connect
+def _consume_one_queue(sender: str, instance: Any, **_: Any) -> None:
+    queue = _chosen_queue(instance)
     instance.app.amqp.queues.select([queue])
     _supervisor.queues = (queue,)
 
 
 @signals.worker_init.connect
 def _main_starting(sender: Any = None, **_: Any) -> None:
+    # A content worker's children share its LLM call slots; a chat worker's children make
+    # one call at a time each, so they have nothing to share.
     children = getattr(sender, "concurrency", None)
-    runtime.mark_replica(children if isinstance(children, int) else settings.worker_concurrency)
+    if sender is not None and _chosen_queue(sender) == CONTENT_QUEUE:
+        runtime.mark_replica(children if isinstance(children, int) else settings.worker_concurrency)
     # Before the pool forks: every child writes its samples where the main process reads them.
     if settings.metrics_multiprocess:
         processes.enable(SERVICE_NAME)

@@ -173,9 +173,8 @@ class LLMClient:
         attempts = 1 + s.llm_sdk_max_retries
         sleeps = s.llm_sdk_max_retries * max(SDK_MAX_BACKOFF_S, s.llm_max_retry_after_s)
         outage = s.infra_outage_window_s if self.limiter is not None else 0.0
-        # Each attempt may wait for a slot in flight, then for the rate limits.
-        waits = s.llm_rate_max_wait_s * (2 if self.in_flight is not None else 1)
-        return attempts * (waits + s.llm_timeout_s) + sleeps + outage + 5.0
+        # Each attempt may wait for a slot in flight, then for the rate limits: one budget.
+        return attempts * (s.llm_rate_max_wait_s + s.llm_timeout_s) + sleeps + outage + 5.0
 
     async def aclose(self) -> None:
         await self._openai.close()

@@ -119,7 +119,7 @@ class RedisInFlightLimiter:
         self._released: asyncio.Event | None = None
 
     async def acquire(self) -> str:
-        """A slot id once every cap has room; LLMError if that takes too long."""
+        """A slot id once every cap has room; LLMError after ``max_wait_s`` without one."""
         self._counter += 1
         slot = f"{self._token}-{self._counter}"
         deadline = time.monotonic() + self.max_wait_s
@@ -129,7 +129,7 @@ class RedisInFlightLimiter:
             async with asyncio.timeout(self.max_wait_s):
                 await self._gate.acquire()
         except TimeoutError:
-            raise self._no_slot(self.caps[0]) from None
+            raise self._no_slot(None) from None
         try:
             return await self._poll(slot, deadline, self._released)
         finally:
@@ -165,10 +165,18 @@ class RedisInFlightLimiter:
                 pass
             pause = min(POLL_MAX_S, pause * 1.5)
 
-    def _no_slot(self, cap: InFlightCap) -> LLMError:
+    def _no_slot(self, cap: InFlightCap | None) -> LLMError:
+        # None: still behind another waiter of this process when the wait ran out.
+        full = (
+            f"{cap.limit} LLM calls in flight ({cap.setting})"
+            if cap is not None
+            else "LLM calls in flight at their cap ("
+            + " / ".join(c.setting for c in self.caps)
+            + ")"
+        )
         return LLMError(
             LLMErrorReason.rate_limited,
-            f"{cap.limit} LLM calls in flight ({cap.setting}): no slot within {self.max_wait_s:g}s",
+            f"{full}: no slot within {self.max_wait_s:g}s",
             retry_after_s=1.0,
         )
 

@@ -128,8 +128,9 @@ class Reservation:
 
 
 class RateLimiter(Protocol):
-    async def acquire(self, tokens: int) -> Reservation:
-        """Wait until one request of ``tokens`` tokens may be sent; raise LLMError if too long."""
+    async def acquire(self, tokens: int, *, deadline: float | None = None) -> Reservation:
+        """Wait until one request of ``tokens`` tokens may be sent; raise LLMError if too long
+        (the limiter's own wait, or until ``deadline`` on ``time.monotonic()`` if sooner)."""
         ...
 
     async def settle(self, reservation: Reservation, actual_tokens: int) -> None:
@@ -206,9 +207,10 @@ class RedisRateLimiter:
         self._counter += 1
         return f"{self._token}-{self._counter}"
 
-    async def acquire(self, tokens: int) -> Reservation:
+    async def acquire(self, tokens: int, *, deadline: float | None = None) -> Reservation:
         rid = self._next_id()
-        deadline = time.monotonic() + self.max_wait_s
+        own = time.monotonic() + self.max_wait_s
+        deadline = own if deadline is None else min(deadline, own)
         window_ms = max(1, round(self.limits.span_s * 1000))
         args: list[int | str] = [
             window_ms,

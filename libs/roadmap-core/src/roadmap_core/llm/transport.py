@@ -103,10 +103,18 @@ class RateLimitedTransport(httpx2.AsyncBaseTransport):
         waited = time.perf_counter()
         # The in-flight slot first, the rate admission last: nothing may wait between
         # admission and sending, or the request would reach the provider later than the
-        # rate limiter's margin allows.
-        slot = await self._in_flight.acquire() if self._in_flight else None
+        # rate limiter's margin allows. Both waits share one budget (``LLM_RATE_MAX_WAIT_S``
+        # per attempt), which is what a call's deadline allows for.
+        slot, deadline = None, None
+        if self._in_flight is not None:
+            deadline = time.monotonic() + self._in_flight.max_wait_s
+            slot = await self._in_flight.acquire()
         try:
-            reservation = await self._limiter.acquire(prompt + out) if self._limiter else None
+            reservation = (
+                await self._limiter.acquire(prompt + out, deadline=deadline)
+                if self._limiter
+                else None
+            )
             metrics.rate_wait.observe(time.perf_counter() - waited)
             metrics.in_flight.inc()
             try:
@@ -119,11 +127,18 @@ class RateLimitedTransport(httpx2.AsyncBaseTransport):
                 await self._in_flight.release(slot)
             raise
         # In flight until its body is read (or the stream closed): then the slot is free.
-        response.stream = _Releasing(response.stream, self._in_flight, slot)
+        releasing = _Releasing(response.stream, self._in_flight, slot)
+        response.stream = releasing
         retry_after = parse_retry_after(response.headers)
         if response.status_code >= 400 and reservation is not None and self._limiter is not None:
-            # No completion was generated: the prompt is all the provider may count.
-            await self._limiter.settle(reservation, prompt)
+            try:
+                # No completion was generated: the prompt is all the provider may count.
+                await self._limiter.settle(reservation, prompt)
+            except BaseException:
+                # Nobody will read this response: end its time in flight, or its slot stays
+                # taken until the lease runs out.
+                await releasing.aclose()
+                raise
         state = current_call.get()
         if state is not None:
             state.attempts.append(Attempt(response.status_code, retry_after, reservation, prompt))
