@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
 import pytest
@@ -94,3 +95,30 @@ async def test_a_waiter_behind_another_still_gives_up_after_the_wait(redis: Redi
         with pytest.raises(LLMError) as info:
             await asyncio.wait_for(task, 5)
         assert info.value.reason is LLMErrorReason.rate_limited
+
+
+async def test_taking_the_same_slot_again_is_not_counted_twice(redis: Redis) -> None:
+    # What ride_out does when the reply to a script that ran was lost: the retry sends the
+    # same holder, which must find its slot taken, not the cap full of itself.
+    _, replica = caps(fleet=1, replica=1)
+    lim = RedisInFlightLimiter(redis, caps=(replica,), lease_s=30, max_wait_s=0.2)
+    released = asyncio.Event()
+    deadline = time.monotonic() + 0.2
+    assert await lim._poll("holder-1", deadline, released) == "holder-1"
+    assert await lim._poll("holder-1", deadline, released) == "holder-1"
+    assert await redis.zcard(replica.key) == 1
+
+
+async def test_a_cancelled_wait_leaves_no_slot_behind(redis: Redis) -> None:
+    _, replica = caps(fleet=1, replica=1)
+    lim = RedisInFlightLimiter(redis, caps=(replica,), lease_s=30, max_wait_s=30)
+    held = await lim.acquire()
+    waiter = asyncio.create_task(lim.acquire())
+    await asyncio.sleep(0.05)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    await lim.release(held)
+    assert await redis.zcard(replica.key) == 0
+    # The gate is free again: the next caller is served at once.
+    await lim.release(await asyncio.wait_for(lim.acquire(), 2))

@@ -47,6 +47,10 @@ POLL_MAX_S: Final = 0.025
 _ACQUIRE: Final = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- Already taken by this holder (a retry after the reply to the first try was lost).
+if redis.call('ZSCORE', KEYS[1], ARGV[2]) then
+  return 0
+end
 for i, key in ipairs(KEYS) do
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
   if redis.call('ZCARD', key) >= tonumber(ARGV[i + 2]) then
@@ -132,6 +136,10 @@ class RedisInFlightLimiter:
             raise self._no_slot(None) from None
         try:
             return await self._poll(slot, deadline, self._released)
+        except asyncio.CancelledError:
+            # Cancelled while the script may have run: give back what it took.
+            await self.release(slot)
+            raise
         finally:
             self._gate.release()
 
