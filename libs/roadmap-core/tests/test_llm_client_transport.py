@@ -18,6 +18,7 @@ from roadmap_core.domain import IntentAnalysis
 from roadmap_core.llm import (
     CallContext,
     CollectingSink,
+    InFlightCap,
     LLMClient,
     LLMError,
     LLMErrorReason,
@@ -310,7 +311,9 @@ class FailingSettle(Recording):
 
 async def test_a_refused_request_whose_settle_fails_still_frees_its_slot(redis: Redis) -> None:
     key = f"t:{uuid.uuid4()}:inflight"
-    in_flight = RedisInFlightLimiter(redis, limit=1, lease_s=60, max_wait_s=1, key=key)
+    in_flight = RedisInFlightLimiter(
+        redis, caps=(InFlightCap(key, 1, "LLM_MAX_IN_FLIGHT"),), lease_s=60, max_wait_s=1
+    )
     limiter = FailingSettle(
         RedisRateLimiter(redis, rpm=1000, tpm=10**6, key_prefix=f"t:{uuid.uuid4()}")
     )

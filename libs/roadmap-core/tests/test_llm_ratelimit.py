@@ -12,6 +12,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from roadmap_core.llm import (
+    InFlightCap,
     LLMError,
     LLMErrorReason,
     RedisInFlightLimiter,
@@ -156,7 +157,12 @@ async def test_admissions_count_over_the_window_plus_the_margin(redis: Redis) ->
 
 async def test_the_in_flight_cap_holds_across_limiters_and_hands_slots_over(redis: Redis) -> None:
     key = f"test:{uuid.uuid4()}:inflight"
-    a, b = (RedisInFlightLimiter(redis, limit=2, lease_s=30, max_wait_s=5, key=key) for _ in "ab")
+    a, b = (
+        RedisInFlightLimiter(
+            redis, caps=(InFlightCap(key, 2, "LLM_MAX_IN_FLIGHT"),), lease_s=30, max_wait_s=5
+        )
+        for _ in "ab"
+    )
     held = [await a.acquire(), await b.acquire()]
     third = asyncio.create_task(a.acquire())
     await asyncio.sleep(0.3)
@@ -171,7 +177,9 @@ async def test_the_in_flight_cap_holds_across_limiters_and_hands_slots_over(redi
 
 async def test_a_dead_holders_slot_comes_back_after_its_lease(redis: Redis) -> None:
     key = f"test:{uuid.uuid4()}:inflight"
-    lim = RedisInFlightLimiter(redis, limit=1, lease_s=0.5, max_wait_s=3, key=key)
+    lim = RedisInFlightLimiter(
+        redis, caps=(InFlightCap(key, 1, "LLM_MAX_IN_FLIGHT"),), lease_s=0.5, max_wait_s=3
+    )
     await lim.acquire()  # never released: its process "died"
     started = time.monotonic()
     await lim.acquire()
@@ -180,7 +188,9 @@ async def test_a_dead_holders_slot_comes_back_after_its_lease(redis: Redis) -> N
 
 async def test_no_slot_within_the_wait_is_a_retryable_rate_limit(redis: Redis) -> None:
     key = f"test:{uuid.uuid4()}:inflight"
-    lim = RedisInFlightLimiter(redis, limit=1, lease_s=30, max_wait_s=0.2, key=key)
+    lim = RedisInFlightLimiter(
+        redis, caps=(InFlightCap(key, 1, "LLM_MAX_IN_FLIGHT"),), lease_s=30, max_wait_s=0.2
+    )
     await lim.acquire()
     with pytest.raises(LLMError) as info:
         await lim.acquire()

@@ -71,8 +71,8 @@ def _consume_one_queue(sender: str, instance: Any, **_: Any) -> None:
 def _main_starting(sender: Any = None, **_: Any) -> None:
     # A content worker's children share its LLM call slots; a chat worker's children make
     # one call at a time each, so they have nothing to share.
-    children = getattr(sender, "concurrency", None)
     if sender is not None and _chosen_queue(sender) == CONTENT_QUEUE:
+        children = getattr(sender, "concurrency", None)
         runtime.mark_replica(children if isinstance(children, int) else settings.worker_concurrency)
     # Before the pool forks: every child writes its samples where the main process reads them.
     if settings.metrics_multiprocess:

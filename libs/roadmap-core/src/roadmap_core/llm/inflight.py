@@ -38,7 +38,7 @@ from roadmap_core.outages import is_redis_outage, ride_out
 
 # The hash tag keeps every cap in the rate limiter's cluster slot: one script takes them all.
 KEY_PREFIX: Final = "{roadmap:llm:rate}"
-DEFAULT_KEY: Final = f"{KEY_PREFIX}:inflight"
+FLEET_KEY: Final = f"{KEY_PREFIX}:inflight"
 POLL_FIRST_S: Final = 0.005
 POLL_MAX_S: Final = 0.025
 
@@ -83,7 +83,7 @@ class InFlightCap:
 
 
 def fleet_cap(limit: int) -> InFlightCap:
-    return InFlightCap(DEFAULT_KEY, limit, "LLM_MAX_IN_FLIGHT")
+    return InFlightCap(FLEET_KEY, limit, "LLM_MAX_IN_FLIGHT")
 
 
 def replica_cap(replica: str, limit: int) -> InFlightCap:
@@ -95,16 +95,11 @@ class RedisInFlightLimiter:
         self,
         redis: Redis,
         *,
-        limit: int | None = None,
-        caps: Sequence[InFlightCap] = (),
+        caps: Sequence[InFlightCap],
         lease_s: float,
         max_wait_s: float = 60.0,
         outage_window_s: float = 0.0,
-        key: str = DEFAULT_KEY,
     ) -> None:
-        """``caps``, or one cap of ``limit`` on ``key``."""
-        if limit is not None:
-            caps = (*caps, InFlightCap(key, limit, "LLM_MAX_IN_FLIGHT"))
         if not caps:
             raise ValueError("an in-flight limiter needs at least one cap")
         self.caps = tuple(caps)
