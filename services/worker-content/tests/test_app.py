@@ -1,4 +1,4 @@
-"""The worker's Celery app and settings, without starting anything."""
+"""The worker's Celery app, settings and main-process setup, without starting a worker."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from roadmap_core import contracts
+from roadmap_dev.fake_llm import FakeLLM
 from roadmap_worker_content import runtime
 from roadmap_worker_content.app import celery_app
 from roadmap_worker_content.settings import ContentWorkerSettings
@@ -128,9 +129,11 @@ print(gc.get_freeze_count())
 """
 
 
-def run_main_process_script(script: str, metrics_dir: Path) -> list[str]:
+def run_main_process_script(
+    script: str, metrics_dir: Path, env: dict[str, str] | None = None
+) -> list[str]:
     """What ``script`` prints, run in a fresh interpreter as a worker's main process would
-    (no broker reachable; its metrics in ``metrics_dir``)."""
+    (no broker reachable; its metrics in ``metrics_dir``; ``env`` added)."""
     result = subprocess.run(
         [sys.executable, "-c", script],
         capture_output=True,
@@ -140,6 +143,7 @@ def run_main_process_script(script: str, metrics_dir: Path) -> list[str]:
             **os.environ,
             "REDIS_URL": "redis://127.0.0.1:9/0",
             "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+            **(env or {}),
         },
     )
     assert result.returncode == 0, result.stderr
@@ -171,3 +175,41 @@ def test_only_a_content_workers_children_share_slots(tmp_path: Path) -> None:
     # A chat worker's children make one call at a time: a shared cap would only cost them
     # two Redis round trips per answer.
     assert run_main_process_script(_REPLICAS, tmp_path)[-2:] == ["3", "None"]
+
+
+_FIRST_CALL = """
+import asyncio, sys
+from celery import signals
+from roadmap_worker_content import app as worker
+signals.worker_init.send(sender=None)  # the main process, before the pool forks
+from roadmap_core.domain import RoadmapRequest
+from roadmap_core.llm.client import LLMClient
+from roadmap_core.llm.templates import _environment
+from roadmap_core.pipeline.planning import analyze_intent
+from roadmap_db.models import Base
+print("mappers", all(mapper.configured for mapper in Base.registry.mappers))
+compiled, imported = len(_environment().cache), set(sys.modules)
+async def first_call():  # what a child's first task does before anything else
+    llm = LLMClient(worker.settings)
+    try:
+        request = RoadmapRequest(goal="Learn Rust", level="beginner", weekly_hours=5,
+                                 weeks=4, language="en")
+        await analyze_intent(llm, request)
+    finally:
+        await llm.aclose()
+asyncio.run(first_call())
+print("compiled", len(_environment().cache) - compiled, "imported", *sorted(set(sys.modules) - imported))
+"""
+
+
+def test_a_childs_first_llm_call_compiles_and_imports_nothing(
+    fake: FakeLLM, tmp_path: Path
+) -> None:
+    # The images run without bytecode: a module first imported in a child is compiled
+    # there (anyio's backend took ~85 ms of a cold child's first call), and a template
+    # first included there is compiled too, and the ORM configures its mappers on the first
+    # query. The main process does all of it before the fork.
+    env = {"OPENAI_BASE_URL": fake.base_url, "OPENAI_API_KEY": "test"}
+    printed = run_main_process_script(_FIRST_CALL, tmp_path, env)
+    assert printed == ["mappers", "True", "compiled", "0", "imported"]
+    assert len(fake.requests()) == 1  # the call did reach the provider

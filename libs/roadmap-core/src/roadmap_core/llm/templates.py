@@ -81,6 +81,8 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=False,
+        # Package data, unchanged while a process runs: no stat of every file per render.
+        auto_reload=False,
     )
     env.filters["oneline"] = _oneline
     env.filters["quote"] = _quote
