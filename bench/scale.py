@@ -80,7 +80,7 @@ class Run:
     pg_peak_total: int = 0
     load_before: str = ""
     load_after: str = ""
-    settle_s: float = math.nan  # from "ready" until the stack was quiet
+    settle_s: float = math.nan  # from "ready" until the machine was quiet
     batch_size: int | None = None  # CONCEPT_BATCH_SIZE when not the worker's default
     error: str = ""  # why this configuration has no figures (the others still count)
 
@@ -200,7 +200,7 @@ def _measure_into(out: Run, ctx: Context, latency_ms: int) -> None:
         out.slots = workers * min(per_worker, int(given["WORKER_LLM_SLOTS"]))
         tokens = stack.user_tokens(roadmaps)
         cpu = _CpuMeter(stack)
-        out.settle_s = _wait_quiet(QUIET_SHARE, QUIET_WINDOW_S, QUIET_MAX_WAIT_S)
+        out.settle_s = _wait_quiet()
         with ConnectionSampler(stack.fresh.database_url) as sampler:
             cpu.start()
             started = time.monotonic()
@@ -315,11 +315,11 @@ def _wait_first_call(stack: BenchStack, timeout_s: float) -> float:
     raise TimeoutError("no LLM call reached the fake")
 
 
-def _wait_quiet(share: float, window_s: float, max_wait_s: float) -> float:
-    """Seconds until the machine was busy less than ``share`` over ``window_s``."""
+def _wait_quiet() -> float:
+    """Seconds until the machine was busy less than QUIET_SHARE over QUIET_WINDOW_S."""
     started = time.monotonic()
-    while time.monotonic() - started < max_wait_s:
-        if psutil.cpu_percent(interval=window_s) / 100 < share:
+    while time.monotonic() - started < QUIET_MAX_WAIT_S:
+        if psutil.cpu_percent(interval=QUIET_WINDOW_S) / 100 < QUIET_SHARE:
             break
     return time.monotonic() - started
 

@@ -2,10 +2,9 @@
 
 Compiled prompt templates, the JSON schemas sent as ``response_format``, the ORM's
 configured mappers and the modules the HTTP client imports on its first connection are
-made once here and inherited by every
-child, instead of by the first task of each child (a child's first job was the slowest).
-Only pure data and code are warmed: connections and clients are still created in each
-child.
+made once here and inherited by every child, instead of by the first task of each child
+(a child's first job was the slowest). Only pure data and code are warmed: connections
+and clients are still created in each child.
 
 Why imports matter most: the images run with ``PYTHONDONTWRITEBYTECODE`` and without
 precompiled bytecode (the Dockerfiles say why), so a module first imported in a child is
